@@ -1,0 +1,278 @@
+"""Channel: a transport's message stream plus a codec, with a handshake and a
+heartbeat. The runtime talks to peers only through this class.
+
+The handshake
+-------------
+Before any message, both sides send (at the same time, so it costs one
+round trip) a *hello* frame and then a *proof* frame:
+
+* hello: ``b'TRACTOR\\x01'`` + JSON ``{"v": protocol version, "codec": name,
+  "uid": [name, uuid], "nonce": hex}``. It is JSON whatever the codec, so
+  two peers with different codecs can still tell each other so clearly.
+* proof: ``b'TRACTOR\\x02'`` + HMAC-SHA256(secret, role + peer's nonce +
+  own nonce). The secret itself never crosses the wire; the role
+  (``dial``/``listen``) stops a listener's own proof being reflected back
+  at it.
+
+A peer that sends anything else, the wrong version, the wrong codec or the
+wrong proof is refused with :class:`HandshakeError` saying which, and
+nothing it sent is ever decoded as a message.
+
+Liveness
+--------
+An empty frame is a heartbeat (no codec ever encodes a message to zero
+bytes). :meth:`Channel.run_heartbeat` sends one whenever nothing else was
+sent for ``heartbeat_interval`` seconds, and closes the channel with
+:class:`TransportClosed` when nothing at all arrived for
+``liveness_timeout`` seconds: a peer that is SIGSTOPped, or behind a pulled
+cable, is noticed within that bound even though its kernel still ACKs.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+from typing import Any, AsyncIterator, Optional
+
+import trio
+
+from . import _auth
+from .codecs import Codec, get_codec
+from .transports import (
+    Addr,
+    MsgStream,
+    TransportClosed,
+    get_transport,
+)
+from .log import get_logger
+
+log = get_logger(__name__)
+
+PROTOCOL_VERSION = 1
+_HELLO = b'TRACTOR\x01'
+_PROOF = b'TRACTOR\x02'
+_MAX_HELLO = 4096
+
+#: seconds between heartbeats on an otherwise idle channel
+HEARTBEAT_INTERVAL = float(os.environ.get('TRACTOR_HEARTBEAT_INTERVAL', 1.0))
+#: seconds of total silence after which the peer is declared gone
+LIVENESS_TIMEOUT = float(os.environ.get('TRACTOR_LIVENESS_TIMEOUT', 5.0))
+#: seconds a new connection has to complete the handshake
+HANDSHAKE_TIMEOUT = float(os.environ.get('TRACTOR_HANDSHAKE_TIMEOUT', 10.0))
+
+
+class HandshakeError(TransportClosed):
+    """The peer is not a compatible, authenticated tractor actor: wrong
+    protocol version, codec or secret, or not tractor at all."""
+
+
+class Channel:
+    """Messages to and from one peer actor.
+
+    ``send(obj)``/``recv()`` move whole messages; ``async for msg in chan``
+    iterates until the peer closes. ``uid`` is the peer's actor uid once the
+    handshake has run.
+    """
+
+    def __init__(
+        self,
+        stream: MsgStream,
+        codec: Codec | str = 'msgpack',
+        *,
+        transport: str = '',
+        heartbeat_interval: float | None = None,
+        liveness_timeout: float | None = None,
+    ) -> None:
+        self.stream = stream
+        self.codec = get_codec(codec) if isinstance(codec, str) else codec
+        self._encode = self.codec.encode
+        self._decode = self.codec.decode
+        self.transport = transport or getattr(stream.local_addr,
+                                              'transport', '')
+        self.uid: Optional[tuple] = None
+        self.heartbeat_interval = heartbeat_interval or HEARTBEAT_INTERVAL
+        self.liveness_timeout = liveness_timeout or LIVENESS_TIMEOUT
+        self._closed = False
+        self._dead: TransportClosed | None = None
+        self._rx = 0
+        self._tx = 0
+        self._receiving = False
+
+    # -- construction --------------------------------------------------
+    @classmethod
+    async def connect(
+        cls,
+        addr,
+        *,
+        transport: str = 'tcp',
+        codec: str = 'msgpack',
+        uid: tuple = ('anonymous', ''),
+        secret: bytes | str | None = None,
+        **kw,
+    ) -> 'Channel':
+        """Dial ``addr``, run the handshake and return the Channel."""
+        a = Addr.parse(addr, transport)
+        stream = await get_transport(a.transport).connect(a)
+        chan = cls(stream, codec, transport=a.transport, **kw)
+        try:
+            await chan.handshake(uid, secret=secret, role='dial')
+        except BaseException:
+            await chan.aclose()
+            raise
+        return chan
+
+    async def handshake(
+        self,
+        uid: tuple,
+        *,
+        secret: bytes | str | None = None,
+        role: str = 'listen',
+        timeout: float | None = None,
+    ) -> tuple:
+        """Exchange hellos and proofs with the peer; return its uid."""
+        key = _auth.get_secret(secret)
+        nonce = os.urandom(16)
+        hello = _HELLO + json.dumps({
+            'v': PROTOCOL_VERSION, 'codec': self.codec.name,
+            'uid': list(uid), 'nonce': nonce.hex(),
+        }).encode()
+        with trio.fail_after(timeout or HANDSHAKE_TIMEOUT):
+            try:
+                await self.stream.send(hello)
+                peer = self._parse_hello(await self.stream.recv())
+                peer_nonce = bytes.fromhex(peer['nonce'])
+                await self.stream.send(
+                    _PROOF + _auth.proof(key, role, peer_nonce, nonce))
+                got = await self.stream.recv()
+            except trio.TooSlowError:
+                raise
+        if not got.startswith(_PROOF):
+            raise HandshakeError(
+                f'peer at {self.raddr} sent no proof of the shared secret')
+        other = 'listen' if role == 'dial' else 'dial'
+        want = _auth.proof(key, other, nonce, peer_nonce)
+        if not hmac.compare_digest(bytes(got[len(_PROOF):]), want):
+            raise HandshakeError(
+                f'peer {peer["uid"]} at {self.raddr} does not know this '
+                f"cluster's secret; refusing it (set the same secret on "
+                f'both sides: tractor.run(secret=...) or $TRACTOR_SECRET)')
+        self.uid = tuple(peer['uid'])
+        return self.uid
+
+    def _parse_hello(self, frame) -> dict:
+        if not frame.startswith(_HELLO) or len(frame) > _MAX_HELLO:
+            raise HandshakeError(
+                f'peer at {self.raddr} is not speaking the tractor protocol '
+                f'(first frame {bytes(frame[:16])!r}...)')
+        try:
+            peer = json.loads(bytes(frame[len(_HELLO):]))
+            v, codec, uid = peer['v'], peer['codec'], peer['uid']
+            bytes.fromhex(peer['nonce'])
+            if not (isinstance(uid, list) and len(uid) == 2):
+                raise ValueError(f'bad uid {uid!r}')
+        except (ValueError, KeyError, TypeError) as err:
+            raise HandshakeError(
+                f'peer at {self.raddr} sent a malformed hello: {err}') from None
+        if v != PROTOCOL_VERSION:
+            raise HandshakeError(
+                f'peer {uid} speaks tractor protocol version {v}, this '
+                f'actor speaks {PROTOCOL_VERSION}: upgrade the older side')
+        if codec != self.codec.name:
+            raise HandshakeError(
+                f'peer {uid} uses codec {codec!r} but this actor uses '
+                f'{self.codec.name!r}: every actor of a tree must use the '
+                f'same codec')
+        return peer
+
+    # -- messages ------------------------------------------------------
+    async def send(self, msg: Any) -> None:
+        data = self._encode(msg)
+        self._tx += 1
+        try:
+            await self.stream.send(data)
+        except TransportClosed:
+            raise self._dead or TransportClosed(
+                f'channel to {self.uid} at {self.raddr} is closed') from None
+
+    async def recv(self) -> Any:
+        recv = self.stream.recv
+        self._receiving = True
+        try:
+            while True:
+                data = await recv()
+                self._rx += 1
+                if data:
+                    return self._decode(data)
+        except TransportClosed:
+            if self._dead is not None:
+                raise self._dead from None
+            raise
+        finally:
+            self._receiving = False
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        while True:
+            try:
+                yield await self.recv()
+            except TransportClosed:
+                return
+
+    # -- liveness ------------------------------------------------------
+    async def run_heartbeat(self) -> None:
+        """Send heartbeats and watch for silence until the channel closes.
+        Run it in a nursery beside whatever reads the channel."""
+        interval = self.heartbeat_interval
+        misses_allowed = max(1, int(self.liveness_timeout / interval))
+        last_rx, last_tx, silent = self._rx, self._tx, 0
+        while not self._closed:
+            await trio.sleep(interval)
+            if self._tx == last_tx:
+                try:
+                    await self.stream.send(b'')
+                except TransportClosed:
+                    return
+            last_tx = self._tx
+            if self._rx == last_rx and self._receiving:
+                # only silence while somebody waits counts: a reader that
+                # is itself slow (back-pressure) is not the peer's fault
+                silent += 1
+                if silent >= misses_allowed:
+                    self._dead = TransportClosed(
+                        f'peer {self.uid} at {self.raddr} sent nothing for '
+                        f'{silent * interval:.1f}s (liveness timeout '
+                        f'{self.liveness_timeout}s): it is hung or '
+                        f'unreachable')
+                    log.warning('%s', self._dead)
+                    await self.aclose()
+                    return
+            else:
+                silent = 0
+                last_rx = self._rx
+
+    # -- state ---------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return not self._closed and self._dead is None
+
+    @property
+    def laddr(self) -> Addr:
+        return self.stream.local_addr
+
+    @property
+    def raddr(self) -> Addr:
+        return self.stream.peer_addr
+
+    async def aclose(self) -> None:
+        self._closed = True
+        await self.stream.aclose()
+
+    async def __aenter__(self) -> 'Channel':
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return (f'<Channel {self.transport}/{self.codec.name} '
+                f'peer={self.uid} {self.laddr} -> {self.raddr}>')

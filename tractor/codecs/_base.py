@@ -1,0 +1,82 @@
+"""The contract every codec fulfils.
+
+A codec turns one message (a tree of dicts, lists, strings, numbers,
+booleans, None -- and bytes where the format allows) into one frame of bytes
+and back. Both built-in codecs decode every sequence as a ``list``: a tuple
+sent is a list received, the same under msgpack and JSON, so the runtime
+never depends on which codec is in force.
+
+Writing a codec: a class with ``name``, ``encode(obj) -> bytes`` and
+``decode(data) -> obj``; raise :class:`EncodeError` for a value the format
+cannot carry and :class:`DecodeError` for bytes that are not a message.
+``encode`` must never return ``b''`` (the empty frame is reserved for
+heartbeats).
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+
+class CodecError(Exception):
+    """Base of codec errors."""
+
+
+class EncodeError(CodecError, TypeError):
+    """A value this codec cannot carry."""
+
+
+class DecodeError(CodecError, ValueError):
+    """Bytes that are not a message in this codec's format."""
+
+
+class UnknownCodec(CodecError, LookupError):
+    """No codec is registered under the requested name."""
+
+
+@runtime_checkable
+class Codec(Protocol):
+    name: str
+
+    def encode(self, obj: Any) -> bytes:
+        ...
+
+    def decode(self, data: bytes) -> Any:
+        ...
+
+
+def unencodable(codec: str, obj: Any, err: Exception) -> EncodeError:
+    """Build the error for a value ``codec`` cannot carry, naming the
+    offending type (found by walking ``obj``) rather than echoing a
+    backend message."""
+    bad = _find_bad(obj, codec)
+    tname = type(bad).__qualname__ if bad is not None else '?'
+    hint = ''
+    if codec == 'json' and isinstance(bad, (bytes, bytearray, memoryview)):
+        hint = ' (JSON has no bytes type: use codec="msgpack" or send str)'
+    return EncodeError(
+        f'codec {codec!r} cannot encode a value of type {tname}{hint}: '
+        f'{err}')
+
+
+_OK = (str, int, float, bool, type(None))
+
+
+def _find_bad(obj, codec):
+    if isinstance(obj, _OK):
+        return None
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return obj if codec == 'json' else None
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            for x in (k, v):
+                bad = _find_bad(x, codec)
+                if bad is not None:
+                    return bad
+        return None
+    if isinstance(obj, (list, tuple)):
+        for x in obj:
+            bad = _find_bad(x, codec)
+            if bad is not None:
+                return bad
+        return None
+    return obj

@@ -1,0 +1,126 @@
+"""The contract every transport fulfils.
+
+The runtime never touches a socket. It asks a :class:`Transport` (found by
+name in the registry) to ``connect`` to or ``listen`` on an address, and
+gets back :class:`MsgStream` objects that move whole frames of bytes between
+exactly two peers. Everything above this layer -- codecs, the handshake,
+heartbeats, actors -- is written against these three small protocols, so a
+new transport is one module and one registry entry.
+
+Writing a transport
+-------------------
+A transport module defines a class with:
+
+``name``
+    The registry name (``'tcp'``, ``'uds'``, ``'nng'``, ``'zmq'``, ...).
+``schemes``
+    The address schemes it speaks, first one being the default, e.g.
+    ``('tcp', 'ipc')`` for nng. See :mod:`tractor.transports._addr`.
+``async connect(addr: Addr) -> MsgStream``
+    Open a stream to one listening peer. Raise :class:`TransportClosed`
+    (or ``OSError``) if nobody listens there: never hang forever.
+``async listen(addr: Addr) -> Listener``
+    Bind and start accepting. ``listener.addr`` is the *bound* address
+    (port 0 resolved to the real port), which is what gets advertised.
+
+And a message stream obeys these rules, which the conformance suite in
+``tests/transports/`` checks for every registered transport:
+
+* **Framing.** ``send(b)`` delivers exactly ``b`` to one ``recv()`` on the
+  other side; frames of any length from 0 bytes up to the transport's
+  ``max_frame`` arrive whole and in order.
+* **Reliability and back-pressure.** Nothing is ever dropped. A sender
+  faster than its reader is slowed down (``send`` blocks), never buffered
+  without bound and never silently discarded.
+* **Concurrency.** Many tasks may ``send`` at once; frames never interleave.
+  One task at a time calls ``recv``.
+* **Cancel safety.** A ``recv`` cancelled half way through a frame leaves the
+  stream usable: the next ``recv`` returns that frame whole.
+* **One failure type.** Every way the peer can go away (clean close, EOF,
+  reset, a SIGKILLed process, a missed heartbeat) surfaces as
+  :class:`TransportClosed` from ``send``/``recv``, promptly. Backend
+  exceptions (``OSError``, ``pynng.Closed``, ``zmq.ZMQError``...) never leak.
+  After ``aclose()`` both calls raise ``TransportClosed`` at once.
+* **Limits.** A frame above ``max_frame`` (a peer claiming a 4 GiB frame)
+  is refused with :class:`FrameTooLarge` and the connection dropped.
+"""
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable, TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._addr import Addr
+
+#: Default upper bound for one frame. Large enough for any sane message,
+#: small enough that a hostile length prefix cannot make us allocate GiBs.
+DEFAULT_MAX_FRAME = 64 * 1024 * 1024
+
+
+class TransportError(Exception):
+    """Base of every error raised by the transport layer."""
+
+
+class TransportClosed(TransportError):
+    """The peer is gone: closed, reset, killed, or silent past the heartbeat
+    bound. The stream cannot be used any more; open a new one."""
+
+
+class FrameTooLarge(TransportClosed):
+    """A frame longer than ``max_frame`` was sent or announced. The
+    connection is dropped because the byte stream can no longer be trusted.
+    Raise ``max_frame`` on both sides if the payload is legitimate."""
+
+
+class UnknownTransport(TransportError, LookupError):
+    """No transport is registered under the requested name."""
+
+
+@runtime_checkable
+class MsgStream(Protocol):
+    """An ordered, reliable, bidirectional stream of frames to one peer."""
+
+    #: this side's address (string form, see :class:`Addr`)
+    local_addr: "Addr"
+    #: the other side's address
+    peer_addr: "Addr"
+
+    async def send(self, data: bytes) -> None:
+        """Send one frame. Blocks while the peer is not keeping up."""
+
+    async def recv(self) -> bytes:
+        """Return the next whole frame; cancel-safe."""
+
+    async def aclose(self) -> None:
+        """Close this side. Idempotent; the peer's ``recv`` then raises
+        :class:`TransportClosed`."""
+
+
+@runtime_checkable
+class Listener(Protocol):
+    """Accepts many peers on one address, each as its own MsgStream."""
+
+    #: the bound address: port 0 is resolved, ipc paths are absolute
+    addr: "Addr"
+
+    async def accept(self) -> MsgStream:
+        """Wait for the next peer. Raises ``TransportClosed`` once the
+        listener is closed."""
+
+    async def aclose(self) -> None:
+        """Stop accepting and release the address (an ipc socket file is
+        removed). Streams already accepted stay open."""
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """A way of carrying frames; see the module docstring for the rules."""
+
+    name: str
+    schemes: tuple[str, ...]
+    max_frame: int
+
+    async def connect(self, addr: "Addr") -> MsgStream:
+        ...
+
+    async def listen(self, addr: "Addr") -> Listener:
+        ...
