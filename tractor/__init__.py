@@ -1,5 +1,36 @@
-"""tractor: structured concurrent "actors" over pluggable transports."""
+"""tractor: structured concurrent "actors" over pluggable transports.
+
+Users write trio code: :func:`run` starts a root actor, :func:`open_nursery`
+spawns actors (processes) that run functions for each other through
+:class:`Portal` objects. See README.rst.
+"""
+from ._actor import Actor
+from ._arbiter import Arbiter
 from ._channel import Channel, HandshakeError
-from .transports import TransportClosed
+from ._discovery import find_actor, get_arbiter, wait_for_actor
+from ._exceptions import (
+    ModuleNotExposed,
+    NoResult,
+    NoSuchFunction,
+    RemoteActorError,
+)
+from ._portal import Portal, open_portal
+from ._root import run, run_daemon
+from ._state import current_actor
+from ._streaming import Context, stream
+from ._trionics import ActorFailure, ActorNursery, open_nursery
+from .codecs import EncodeError, DecodeError, UnknownCodec
+from .transports import TransportClosed, UnknownTransport
+from . import log
 
 __version__ = '0.2.0.dev0'
+
+__all__ = [
+    'Actor', 'ActorFailure', 'ActorNursery', 'Arbiter', 'Channel',
+    'Context', 'DecodeError', 'EncodeError', 'HandshakeError',
+    'ModuleNotExposed', 'NoResult', 'NoSuchFunction', 'Portal',
+    'RemoteActorError', 'TransportClosed', 'UnknownCodec',
+    'UnknownTransport', 'current_actor', 'find_actor', 'get_arbiter', 'log',
+    'open_nursery', 'open_portal', 'run', 'run_daemon', 'stream',
+    'wait_for_actor',
+]

@@ -44,9 +44,14 @@ _JOIN_BELOW = 64 * 1024
 _YIELD_EVERY = 32
 
 # TCP liveness: a dead host (no RST ever arrives) is noticed by keepalive
-# probes after ~5 s idle + 3 x 2 s, and unacknowledged data times out after
-# 15 s. A hung-but-alive peer still ACKs, so the Channel adds a heartbeat.
-_KEEPIDLE, _KEEPINTVL, _KEEPCNT, _USER_TIMEOUT_MS = 5, 2, 3, 15_000
+# probes after ~5 s idle + 3 x 2 s. A hung-but-alive peer still ACKs, and a
+# dead host with data in flight is only given up after the kernel's
+# retransmission limit, so the Channel adds a heartbeat for both.
+# TCP_USER_TIMEOUT is deliberately not set: Linux also applies it to
+# zero-window probes, so it would reset a healthy connection whose reader
+# is merely slower than the timeout -- dropping data instead of applying
+# back-pressure.
+_KEEPIDLE, _KEEPINTVL, _KEEPCNT = 5, 2, 3
 
 _GONE_ERRNOS = {
     errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED, errno.ETIMEDOUT,
@@ -380,8 +385,7 @@ class TCPTransport:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         for opt, val in (('TCP_KEEPIDLE', _KEEPIDLE),
                          ('TCP_KEEPINTVL', _KEEPINTVL),
-                         ('TCP_KEEPCNT', _KEEPCNT),
-                         ('TCP_USER_TIMEOUT', _USER_TIMEOUT_MS)):
+                         ('TCP_KEEPCNT', _KEEPCNT)):
             if hasattr(socket, opt):
                 sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, opt), val)
 

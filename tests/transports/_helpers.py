@@ -1,0 +1,261 @@
+"""Helpers for the transport conformance suite: which transports to test,
+fresh addresses, connected stream pairs, child peer processes, a Channel
+echo server that records the peers it refuses, and raw byte sockets for the
+length-prefixed transports.
+
+Everything here uses real sockets and real processes; nothing is mocked.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+import trio
+
+import tractor
+from tractor import Channel
+from tractor.codecs import available_codecs
+from tractor.log import get_logger
+from tractor.transports import (
+    Addr,
+    Listener,
+    MsgStream,
+    TransportClosed,
+    available_transports,
+    get_transport,
+)
+from tractor.transports._addr import PATH_SCHEMES
+
+log = get_logger('tests.transports')
+
+#: the shared secret of every test cluster; children get it in the env
+SECRET = 'conformance-suite-secret'
+PEER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                           '_peer.py')
+#: frame used by :func:`stream_pair` to prove both directions work
+SYNC = b'\x00sync'
+#: transports whose streams are plain length-prefixed byte streams that a
+#: raw socket can corrupt byte by byte (see :func:`raw_connect`)
+RAW_TRANSPORTS = ('tcp', 'uds')
+
+
+# -- what to test --------------------------------------------------------
+def transport_variants() -> list[tuple[str, str]]:
+    """``(transport, scheme)`` for every usable transport and every scheme
+    it speaks: ``('tcp', 'tcp')``, ``('uds', 'ipc')``, ``('nng', 'tcp')``,
+    ``('nng', 'ipc')``... A newly registered transport shows up here by
+    itself. ``$TRACTOR_TEST_TRANSPORTS=tcp,uds`` restricts the list (names
+    or ``name+scheme``)."""
+    only = {s.strip() for s in
+            os.environ.get('TRACTOR_TEST_TRANSPORTS', '').split(',')
+            if s.strip()}
+    out = []
+    for name in available_transports():
+        schemes = getattr(get_transport(name), 'schemes', None) or ('tcp',)
+        for scheme in schemes:
+            if only and name not in only and f'{name}+{scheme}' not in only:
+                continue
+            out.append((name, scheme))
+    return out
+
+
+def variant_id(variant: tuple[str, str]) -> str:
+    name, scheme = variant
+    schemes = get_transport(name).schemes
+    return name if len(schemes) == 1 else f'{name}+{scheme}'
+
+
+def codecs() -> list[str]:
+    return list(available_codecs())
+
+
+def fresh_addr(name: str, scheme: str) -> Addr:
+    """A new address nobody listens on: port 0 on 127.0.0.1, or a new
+    socket file."""
+    if scheme in PATH_SCHEMES:
+        return Addr.parse(('x', 0), f'{name}+{scheme}')
+    return Addr.parse(('127.0.0.1', 0), f'{name}+{scheme}')
+
+
+# -- streams -------------------------------------------------------------
+async def close_all(*things) -> None:
+    with trio.CancelScope(shield=True):
+        for thing in things:
+            if thing is not None:
+                await thing.aclose()
+
+
+@asynccontextmanager
+async def stream_pair(
+    addr: Addr,
+) -> AsyncIterator[tuple[Listener, MsgStream, MsgStream]]:
+    """Listen on ``addr``, connect to the bound address and accept:
+    yields ``(listener, client, server)``. One frame each way proves the
+    pair is up before the test starts."""
+    transport = get_transport(addr.transport)
+    listener = await transport.listen(addr)
+    client = server = None
+    try:
+        with trio.fail_after(10):
+            async with trio.open_nursery() as n:
+                async def accept():
+                    nonlocal server
+                    server = await listener.accept()
+                n.start_soon(accept)
+                client = await transport.connect(listener.addr)
+                # some transports only see a peer once it has sent a frame
+                await client.send(SYNC)
+            assert await server.recv() == SYNC
+            await server.send(SYNC)
+            assert await client.recv() == SYNC
+        yield listener, client, server
+    finally:
+        await close_all(client, server, listener)
+
+
+async def accept_from(listener: Listener, proc: trio.Process,
+                      timeout: float = 20.0) -> MsgStream:
+    """Accept the connection of child ``proc``; fail at once if the child
+    dies first instead of waiting for the timeout."""
+    got = []
+    with trio.fail_after(timeout):
+        async with trio.open_nursery() as n:
+            async def accept():
+                got.append(await listener.accept())
+                n.cancel_scope.cancel()
+
+            async def watch():
+                await proc.wait()
+                n.cancel_scope.cancel()
+            n.start_soon(accept)
+            n.start_soon(watch)
+    if not got:
+        raise AssertionError(
+            f'peer process exited with code {proc.returncode} before it '
+            f'connected (its stderr is in the captured output)')
+    return got[0]
+
+
+# -- child processes -----------------------------------------------------
+def _reap(proc: trio.Process) -> None:
+    if proc.returncode is None:
+        for sig in (signal.SIGCONT, signal.SIGKILL):
+            try:
+                proc.send_signal(sig)
+            except ProcessLookupError:
+                pass
+
+
+@asynccontextmanager
+async def peer_process(
+    mode: str,
+    addr: Addr,
+    codec: str = 'msgpack',
+    **env: str,
+) -> AsyncIterator[trio.Process]:
+    """Run ``_peer.py MODE ADDR TRANSPORT CODEC`` in a child python that
+    dials ``addr``. Modes: ``echo``, ``idle`` (both first send
+    ``b'ready'``) and ``channel-echo`` (handshake, heartbeat, echo). The
+    child is SIGCONTed, SIGKILLed and waited for on the way out, whatever
+    happened."""
+    cmd = [sys.executable, PEER_SCRIPT, mode, str(addr), addr.transport,
+           codec]
+    full_env = {**os.environ, 'TRACTOR_SECRET': SECRET, **env}
+    proc = await trio.lowlevel.open_process(
+        cmd, env=full_env, stdin=subprocess.DEVNULL)
+    try:
+        yield proc
+    finally:
+        with trio.CancelScope(shield=True):
+            _reap(proc)
+            await proc.wait()
+
+
+# -- a Channel server ----------------------------------------------------
+class EchoServer:
+    """Accepts every peer on ``listener``, handshakes it as an actor would
+    and echoes its messages. A peer refused during the handshake is logged,
+    dropped, and its error is put on ``self.refused`` (a trio memory
+    channel) so a test can wait for it without sleeping."""
+
+    def __init__(self, listener: Listener, codec: str, *,
+                 handshake_timeout: float = 5.0, **chan_kw) -> None:
+        self.listener = listener
+        self.codec = codec
+        self.handshake_timeout = handshake_timeout
+        self.chan_kw = chan_kw
+        self._refused_tx, self.refused = trio.open_memory_channel(100)
+        self.served = 0
+
+    async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as n:
+            task_status.started()
+            while True:
+                try:
+                    stream = await self.listener.accept()
+                except TransportClosed:
+                    return
+                n.start_soon(self._handle, stream)
+
+    async def _handle(self, stream: MsgStream) -> None:
+        chan = Channel(stream, self.codec, **self.chan_kw)
+        try:
+            await chan.handshake(('echo-server', '0'), secret=SECRET,
+                                 role='listen',
+                                 timeout=self.handshake_timeout)
+        except (TransportClosed, trio.TooSlowError) as err:
+            log.warning('refused connection from %s: %s',
+                        stream.peer_addr, err)
+            await chan.aclose()
+            self._refused_tx.send_nowait(err)
+            return
+        self.served += 1
+        try:
+            async for msg in chan:
+                await chan.send(msg)
+        except TransportClosed:
+            pass
+        finally:
+            await chan.aclose()
+
+
+@asynccontextmanager
+async def echo_server(addr: Addr, codec: str, **kw
+                      ) -> AsyncIterator[EchoServer]:
+    listener = await tractor.transports.listen(addr)
+    server = EchoServer(listener, codec, **kw)
+    try:
+        async with trio.open_nursery() as n:
+            await n.start(server.serve)
+            try:
+                yield server
+            finally:
+                await close_all(listener)
+                n.cancel_scope.cancel()
+    finally:
+        await close_all(listener)
+
+
+# -- raw bytes -----------------------------------------------------------
+async def raw_connect(addr: Addr) -> trio.SocketStream:
+    """A plain socket to a length-prefixed transport's listener, to write
+    bytes no well-behaved stream would."""
+    if addr.transport == 'tcp':
+        return await trio.open_tcp_stream(addr.host, addr.port)
+    if addr.transport == 'uds':
+        return await trio.open_unix_socket(addr.path)
+    raise NotImplementedError(addr.transport)
+
+
+async def raw_wait_closed(sock: trio.SocketStream) -> None:
+    """Read until the other side drops the connection."""
+    while True:
+        try:
+            if not await sock.receive_some(65536):
+                return
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return

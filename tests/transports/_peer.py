@@ -1,0 +1,74 @@
+"""A peer in its own process, for the transport conformance suite.
+
+Run as ``python _peer.py MODE ADDR TRANSPORT [CODEC]``. It dials ``ADDR``
+with ``tractor.transports.connect`` (or ``tractor.Channel.connect`` for the
+``channel-*`` modes), then:
+
+``echo``
+    sends ``b'ready'``, then sends back every frame it receives.
+``idle``
+    sends ``b'ready'``, then sleeps until killed.
+``channel-echo``
+    handshakes (secret from ``$TRACTOR_SECRET``), runs the heartbeat, and
+    sends back every message it receives.
+
+It exits 0 when the other side closes; anything else is a bug and shows on
+stderr (which pytest captures).
+"""
+import os
+import sys
+
+import trio
+
+import tractor
+from tractor.transports import TransportClosed, connect
+
+
+async def echo(addr: str, transport: str) -> None:
+    stream = await connect(addr, transport)
+    try:
+        await stream.send(b'ready')
+        while True:
+            await stream.send(await stream.recv())
+    except TransportClosed:
+        pass
+    finally:
+        await stream.aclose()
+
+
+async def idle(addr: str, transport: str) -> None:
+    stream = await connect(addr, transport)
+    await stream.send(b'ready')
+    await trio.sleep_forever()
+
+
+async def channel_echo(addr: str, transport: str, codec: str) -> None:
+    chan = await tractor.Channel.connect(
+        addr, transport=transport, codec=codec,
+        uid=('peer', str(os.getpid())),
+        secret=os.environ['TRACTOR_SECRET'],
+        heartbeat_interval=float(os.environ.get('PEER_HEARTBEAT', 0.2)),
+        liveness_timeout=float(os.environ.get('PEER_LIVENESS', 1.0)),
+    )
+    async with chan, trio.open_nursery() as n:
+        n.start_soon(chan.run_heartbeat)
+        async for msg in chan:
+            await chan.send(msg)
+        n.cancel_scope.cancel()
+
+
+def main() -> None:
+    mode, addr, transport = sys.argv[1:4]
+    codec = sys.argv[4] if len(sys.argv) > 4 else 'msgpack'
+    if mode == 'echo':
+        trio.run(echo, addr, transport)
+    elif mode == 'idle':
+        trio.run(idle, addr, transport)
+    elif mode == 'channel-echo':
+        trio.run(channel_echo, addr, transport, codec)
+    else:
+        sys.exit(f'unknown mode {mode!r}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,668 @@
+"""The transport contract (see ``tractor/transports/_base.py``), checked
+against every registered transport and every address scheme it speaks.
+
+Real sockets and real processes throughout. Tests that write raw bytes
+(garbage, truncated frames, forged length prefixes) only apply to the
+length-prefixed socket transports; every transport gets the frame-level
+equivalents.
+"""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import struct
+
+import pytest
+import trio
+import trio.testing
+
+import tractor
+from tractor.transports import (
+    Addr,
+    FrameTooLarge,
+    Listener,
+    MsgStream,
+    Transport,
+    TransportClosed,
+    UnknownTransport,
+    available_transports,
+    get_transport,
+)
+
+from ._helpers import (
+    RAW_TRANSPORTS,
+    accept_from,
+    close_all,
+    fresh_addr,
+    peer_process,
+    raw_connect,
+    raw_wait_closed,
+    stream_pair,
+)
+
+pytestmark = pytest.mark.timeout(60)
+
+MiB = 1024 * 1024
+
+
+def need_raw(addr: Addr) -> None:
+    if addr.transport not in RAW_TRANSPORTS:
+        pytest.skip(f'{addr.transport} is not a raw length-prefixed byte '
+                    f'stream; its frame-level cases are tested instead')
+
+
+def pattern(n: int, seed: int = 0) -> bytes:
+    """``n`` bytes that differ from frame to frame and position to
+    position, so a swapped, shifted or truncated frame cannot pass."""
+    if n == 0:
+        return b''
+    block = random.Random(seed).randbytes(min(n, 4093))
+    return (block * (n // len(block) + 1))[:n]
+
+
+# -- the objects themselves ----------------------------------------------
+async def test_protocols(transport: Transport, pair):
+    listener, client, server = pair
+    assert isinstance(transport, Transport)
+    assert transport.name == listener.addr.transport
+    assert transport.schemes and isinstance(transport.schemes, tuple)
+    assert listener.addr.scheme in transport.schemes
+    assert transport.max_frame >= 16 * MiB
+    assert isinstance(listener, Listener)
+    for s in (client, server):
+        assert isinstance(s, MsgStream)
+        assert isinstance(s.local_addr, Addr)
+        assert isinstance(s.peer_addr, Addr)
+
+
+# -- framing -------------------------------------------------------------
+@pytest.mark.parametrize('size', [0, 1, 2, 4, 65535, 65536, 65537, MiB,
+                                  16 * MiB],
+                         ids=lambda n: f'{n}B')
+async def test_frame_sizes(pair, size):
+    """Each frame arrives whole, both ways, at once in both directions."""
+    _, client, server = pair
+    out, back = pattern(size, 1), pattern(size, 2)
+    got = {}
+
+    async def xfer(src, dst, data, key):
+        async with trio.open_nursery() as n:
+            n.start_soon(src.send, data)
+            got[key] = await dst.recv()
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as n:
+            n.start_soon(xfer, client, server, out, 'out')
+            n.start_soon(xfer, server, client, back, 'back')
+    assert len(got['out']) == size and got['out'] == out
+    assert len(got['back']) == size and got['back'] == back
+    # the stream is still in step afterwards
+    await client.send(b'after')
+    assert await server.recv() == b'after'
+
+
+async def test_mixed_sizes_back_to_back(pair):
+    """Empty, tiny and large frames queued behind each other keep their
+    boundaries."""
+    _, client, server = pair
+    sizes = [0, 1, 0, 70_000, 3, 0, 2 * MiB, 0, 5, 65536, 0]
+    frames = [pattern(n, i) for i, n in enumerate(sizes)]
+    with trio.fail_after(20):
+        async with trio.open_nursery() as n:
+            async def send_all():
+                for f in frames:
+                    await client.send(f)
+            n.start_soon(send_all)
+            for i, f in enumerate(frames):
+                got = await server.recv()
+                assert got == f, f'frame {i} ({sizes[i]} B) came back ' \
+                                 f'as {len(got)} B'
+
+
+async def test_ordering_10k_both_ways(pair):
+    """10,000 frames each way, concurrently, arrive in order."""
+    _, client, server = pair
+    N = 10_000
+
+    async def sender(s, tag):
+        for i in range(N):
+            await s.send(tag + i.to_bytes(4, 'big'))
+
+    async def receiver(s, tag):
+        for i in range(N):
+            got = await s.recv()
+            assert got == tag + i.to_bytes(4, 'big'), \
+                f'expected message {i}, got {got!r}'
+
+    with trio.fail_after(40):
+        async with trio.open_nursery() as n:
+            n.start_soon(sender, client, b'c')
+            n.start_soon(sender, server, b's')
+            n.start_soon(receiver, server, b'c')
+            n.start_soon(receiver, client, b's')
+
+
+async def test_max_frame_enforced_on_send(transport: Transport, pair):
+    """A frame over ``max_frame`` is refused with FrameTooLarge; the
+    refusal is an error the sender sees, never a hang."""
+    _, client, server = pair
+    too_big = bytes(transport.max_frame + 1)
+    with trio.fail_after(10):
+        with pytest.raises(FrameTooLarge) as info:
+            await client.send(too_big)
+    assert 'max_frame' in str(info.value)
+
+
+# -- concurrency ---------------------------------------------------------
+_TAG = struct.Struct('!HHI')  # task, seq, payload length
+
+
+async def test_concurrent_senders_never_interleave(pair):
+    """50 tasks send on one stream at once; every frame arrives whole and
+    each task's frames arrive in the order it sent them."""
+    _, client, server = pair
+    TASKS, PER_TASK = 50, 20
+    sizes = [1, 17, 1000, 65_535 - _TAG.size, 65_536, 200_000, 0, 5000]
+
+    def frame(task, seq):
+        size = sizes[(task + seq) % len(sizes)]
+        return _TAG.pack(task, seq, size) + pattern(size, task * 1000 + seq)
+
+    async def sender(task):
+        for seq in range(PER_TASK):
+            await client.send(frame(task, seq))
+            if seq % 3 == task % 3:
+                await trio.lowlevel.checkpoint()
+
+    next_seq = [0] * TASKS
+    with trio.fail_after(40):
+        async with trio.open_nursery() as n:
+            for t in range(TASKS):
+                n.start_soon(sender, t)
+            for _ in range(TASKS * PER_TASK):
+                got = await server.recv()
+                task, seq, size = _TAG.unpack_from(got)
+                assert len(got) == _TAG.size + size, 'frame cut or merged'
+                assert got == frame(task, seq), 'frame corrupted'
+                assert seq == next_seq[task], \
+                    f'task {task}: got frame {seq}, expected {next_seq[task]}'
+                next_seq[task] += 1
+    assert next_seq == [PER_TASK] * TASKS
+
+
+async def test_100_peers_on_one_listener(transport: Transport,
+                                         transport_addr: Addr):
+    """100 peers connected at once to one listener: each gets exactly its
+    own replies, in order."""
+    PEERS, MSGS = 100, 10
+    listener = await transport.listen(transport_addr)
+    connected = 0
+    all_connected = trio.Event()
+    done = set()
+
+    async def serve_one(stream):
+        try:
+            while True:
+                msg = await stream.recv()
+                await trio.lowlevel.checkpoint()
+                await stream.send(b'reply:' + msg)
+        except TransportClosed:
+            pass
+        finally:
+            await stream.aclose()
+
+    async def serve(task_status=trio.TASK_STATUS_IGNORED):
+        async with trio.open_nursery() as n:
+            task_status.started()
+            while True:
+                try:
+                    stream = await listener.accept()
+                except TransportClosed:
+                    return
+                n.start_soon(serve_one, stream)
+
+    async def peer(i):
+        nonlocal connected
+        stream = await transport.connect(listener.addr)
+        try:
+            connected += 1
+            if connected == PEERS:
+                all_connected.set()
+            await all_connected.wait()
+            for j in range(MSGS):
+                msg = f'peer {i} msg {j} '.encode() * (i % 7 + 1)
+                await stream.send(msg)
+                got = await stream.recv()
+                assert got == b'reply:' + msg, \
+                    f'peer {i} got a reply meant for someone else: {got!r}'
+            done.add(i)
+        finally:
+            await stream.aclose()
+
+    try:
+        with trio.fail_after(40):
+            async with trio.open_nursery() as n:
+                await n.start(serve)
+                async with trio.open_nursery() as peers:
+                    for i in range(PEERS):
+                        peers.start_soon(peer, i)
+                await listener.aclose()
+    finally:
+        await close_all(listener)
+    assert done == set(range(PEERS))
+
+
+# -- back-pressure -------------------------------------------------------
+@pytest.mark.parametrize('frame_size,count', [(MiB, 128), (16 * 1024, 8192)],
+                         ids=['1MiB-frames', '16KiB-frames'])
+async def test_slow_reader_backpressures_sender(pair, frame_size, count):
+    """While the reader sleeps the sender blocks (128 MiB cannot vanish
+    into buffers); once it reads, every frame arrives, none lost."""
+    _, client, server = pair
+    body = pattern(frame_size - 4, 7)
+    sent = 0
+    all_sent = trio.Event()
+
+    async def sender():
+        nonlocal sent
+        for i in range(count):
+            await client.send(i.to_bytes(4, 'big') + body)
+            sent += 1
+        all_sent.set()
+
+    async with trio.open_nursery() as n:
+        n.start_soon(sender)
+        # the reader is asleep: the sender must not get everything out
+        with trio.move_on_after(1.0) as window:
+            await all_sent.wait()
+        assert window.cancelled_caught, (
+            f'all {count} frames ({count * frame_size // MiB} MiB) were '
+            f'"sent" to a reader that read nothing: the transport buffers '
+            f'without bound instead of blocking the sender')
+        assert sent < count
+        stalled_at = sent
+        # now read, slowly at first, and check every frame
+        with trio.fail_after(40):
+            for i in range(count):
+                got = await server.recv()
+                assert got[:4] == i.to_bytes(4, 'big'), \
+                    f'frame {i} lost or reordered (sender stalled at ' \
+                    f'{stalled_at})'
+                assert got[4:] == body, f'frame {i} corrupted'
+                if i < 64 and i % 8 == 0:
+                    await trio.sleep(0.01)  # a slow reader
+            await all_sent.wait()
+    assert sent == count
+
+
+async def test_cancelled_send_leaves_whole_frames(pair):
+    """Sends cancelled while back-pressured either deliver their frame
+    whole or not at all; the stream stays usable and every frame whose
+    send returned arrives, in order."""
+    _, client, server = pair
+    body = pattern(4096, 3)
+    completed, cancelled = [], 0
+
+    async def sender():
+        nonlocal cancelled
+        i = 0
+        # small frames until the pipe is full and a few sends have been
+        # cancelled while blocked
+        while cancelled < 5 and i < 100_000:
+            with trio.move_on_after(0.02) as cs:
+                await client.send(i.to_bytes(4, 'big') + body)
+            if cs.cancelled_caught:
+                cancelled += 1  # it may or may not be out, but only whole
+            else:
+                completed.append(i)
+            i += 1
+        await client.send(b'end')
+
+    async def reader():
+        await trio.sleep(0.5)  # a slow reader: let the sender block
+        last = -1
+        todo = iter(completed)
+        want = next(todo, None)
+        while True:
+            got = await server.recv()
+            if got == b'end':
+                return last
+            i = int.from_bytes(got[:4], 'big')
+            assert i > last, 'frames reordered or duplicated'
+            assert got[4:] == body, f'frame {i} arrived torn'
+            while want is not None and want < i:
+                raise AssertionError(
+                    f'frame {want} completed its send but was lost')
+            if want == i:
+                want = next(todo, None)
+            last = i
+
+    with trio.fail_after(40):
+        async with trio.open_nursery() as n:
+            n.start_soon(sender)
+            last = await reader()
+    assert cancelled, 'no send was ever cancelled: the test proved nothing'
+    assert completed and last >= completed[-1]
+    await client.send(b'usable')
+    assert await server.recv() == b'usable'
+
+
+# -- cancel safety -------------------------------------------------------
+async def test_recv_cancelled_repeatedly_while_frame_streams(pair):
+    """recv cancelled again and again with tiny timeouts while 16 MiB
+    frames stream in: each next recv still returns the frame whole."""
+    _, client, server = pair
+    frames = [pattern(16 * MiB, i) for i in range(4)]
+    frames.insert(2, b'small one')
+    cancels = 0
+    rnd = random.Random(42)
+    with trio.fail_after(40):
+        async with trio.open_nursery() as n:
+            async def send_all():
+                for f in frames:
+                    await client.send(f)
+            n.start_soon(send_all)
+            for i, f in enumerate(frames):
+                while True:
+                    with trio.move_on_after(rnd.uniform(0, 0.002)) as cs:
+                        got = await server.recv()
+                    if not cs.cancelled_caught:
+                        break
+                    cancels += 1
+                assert len(got) == len(f) and got == f, \
+                    f'frame {i} came back as {len(got)} B after ' \
+                    f'{cancels} cancelled recvs'
+    assert cancels > 0, 'no recv was ever cancelled: the test proved nothing'
+    await client.send(b'still in step')
+    with trio.fail_after(5):
+        assert await server.recv() == b'still in step'
+
+
+@pytest.mark.parametrize('size', [1000, 16 * MiB], ids=['1000B', '16MiB'])
+async def test_recv_cancelled_mid_frame_raw(transport_addr, size):
+    """A peer writes a frame slowly, in pieces. recvs cancelled while only
+    part of it has arrived lose nothing: the next recv returns it whole,
+    and the frame after it too."""
+    need_raw(transport_addr)
+    transport = get_transport(transport_addr.transport)
+    listener = await transport.listen(transport_addr)
+    raw = stream = None
+    try:
+        with trio.fail_after(30):
+            async with trio.open_nursery() as n:
+                async def accept():
+                    nonlocal stream
+                    stream = await listener.accept()
+                n.start_soon(accept)
+                raw = await raw_connect(listener.addr)
+            data = pattern(size, 9)
+            wire = struct.pack('!I', size) + data
+            pieces = 4 if size < MiB else 32
+            step = len(wire) // pieces + 1
+            got = None
+            mid_frame_cancels = 0
+            async with trio.open_nursery() as n:
+                async def slow_writer():
+                    for off in range(0, len(wire), step):
+                        await raw.send_all(wire[off:off + step])
+                        await trio.sleep(0.02)  # a slow peer
+                    await raw.send_all(struct.pack('!I', 3) + b'end')
+                n.start_soon(slow_writer)
+                while got is None:
+                    with trio.move_on_after(0.005) as cs:
+                        got = await stream.recv()
+                    if cs.cancelled_caught:
+                        mid_frame_cancels += 1
+            assert got == data, f'frame came back as {len(got)} B'
+            assert mid_frame_cancels >= pieces // 2
+            assert await stream.recv() == b'end'
+    finally:
+        if raw is not None:
+            await raw.aclose()
+        await close_all(stream, listener)
+
+
+# -- closing -------------------------------------------------------------
+async def test_peer_close_wakes_pending_recv(pair):
+    _, client, server = pair
+    with trio.fail_after(5):
+        async with trio.open_nursery() as n:
+            async def closer():
+                await trio.testing.wait_all_tasks_blocked()
+                await client.aclose()
+            n.start_soon(closer)
+            with pytest.raises(TransportClosed):
+                await server.recv()
+    with trio.fail_after(2):
+        with pytest.raises(TransportClosed):
+            await server.recv()
+
+
+async def test_send_to_closed_peer_raises(pair):
+    """Sending to a peer that closed raises TransportClosed promptly
+    (perhaps after a few frames already in flight), never hangs."""
+    _, client, server = pair
+    await client.aclose()
+    with trio.fail_after(2):
+        with pytest.raises(TransportClosed):
+            for _ in range(10_000):
+                await server.send(b'x' * 1000)
+
+
+async def test_local_close_fails_pending_and_later_calls(pair):
+    """aclose() while another task waits in recv and another is blocked
+    in send: both raise TransportClosed; so does every later call.
+    aclose() is idempotent."""
+    _, client, server = pair
+    errors = {}
+
+    async def pending_recv():
+        try:
+            await client.recv()
+        except TransportClosed as err:
+            errors['recv'] = err
+
+    async def pending_send():
+        try:
+            # the peer never reads: this blocks on back-pressure
+            while True:
+                await client.send(bytes(MiB))
+        except TransportClosed as err:
+            errors['send'] = err
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as n:
+            n.start_soon(pending_recv)
+            n.start_soon(pending_send)
+            await trio.testing.wait_all_tasks_blocked(cushion=0.05)
+            await client.aclose()
+    assert set(errors) == {'recv', 'send'}
+    with trio.fail_after(1):
+        with pytest.raises(TransportClosed):
+            await client.recv()
+        with pytest.raises(TransportClosed):
+            await client.send(b'late')
+        await client.aclose()
+        await client.aclose()
+
+
+async def test_listener_close(transport: Transport, transport_addr: Addr):
+    """Closing a listener wakes a pending accept with TransportClosed,
+    refuses later accepts, leaves accepted streams open and (for an ipc
+    address) removes the socket file."""
+    async with stream_pair(transport_addr) as (listener, client, server):
+        with trio.fail_after(5):
+            async with trio.open_nursery() as n:
+                async def pending_accept():
+                    with pytest.raises(TransportClosed):
+                        await listener.accept()
+                n.start_soon(pending_accept)
+                await trio.testing.wait_all_tasks_blocked()
+                await listener.aclose()
+            with pytest.raises(TransportClosed):
+                await listener.accept()
+            await listener.aclose()  # idempotent
+            if listener.addr.path:
+                assert not os.path.exists(listener.addr.path)
+            # the accepted streams live on
+            await client.send(b'still here')
+            assert await server.recv() == b'still here'
+            await server.send(b'yes')
+            assert await client.recv() == b'yes'
+
+
+async def test_connect_to_nobody_fails_promptly(transport: Transport,
+                                                transport_addr: Addr):
+    """Dialing an address nobody listens on fails (TransportClosed or
+    OSError) or, for a transport that dials lazily, the stream reports
+    the peer gone: it never hangs."""
+    probe = await transport.listen(transport_addr)
+    addr = probe.addr  # a real port / path, released again at once
+    await probe.aclose()
+    with trio.fail_after(10):
+        try:
+            stream = await transport.connect(addr)
+        except (TransportClosed, OSError):
+            return
+        try:
+            with trio.move_on_after(3):
+                with pytest.raises(TransportClosed):
+                    await stream.recv()
+                return
+            pytest.fail(f'{transport.name} connected to {addr} where '
+                        f'nobody listens, and its stream never said so')
+        finally:
+            await stream.aclose()
+
+
+# -- peers that die ------------------------------------------------------
+async def test_sigkilled_peer_detected_within_2s(transport: Transport,
+                                                 transport_addr: Addr):
+    """A peer process killed with SIGKILL: the pending recv on this side
+    raises TransportClosed within 2 s, and so does sending."""
+    listener = await transport.listen(transport_addr)
+    stream = None
+    try:
+        async with peer_process('idle', listener.addr) as proc:
+            stream = await accept_from(listener, proc)
+            with trio.fail_after(10):
+                assert await stream.recv() == b'ready'
+            closed = trio.Event()
+            async with trio.open_nursery() as n:
+                async def recv_until_closed():
+                    with pytest.raises(TransportClosed):
+                        await stream.recv()
+                    closed.set()
+                n.start_soon(recv_until_closed)
+                await trio.testing.wait_all_tasks_blocked()
+                proc.kill()
+                with trio.fail_after(2):
+                    await closed.wait()
+            await proc.wait()
+            with trio.fail_after(2):
+                with pytest.raises(TransportClosed):
+                    while True:
+                        await stream.send(b'anyone?')
+    finally:
+        await close_all(stream, listener)
+
+
+async def test_echo_via_child_process(transport: Transport,
+                                      transport_addr: Addr):
+    """Frames of every size survive a round trip through another process;
+    when this side closes, the child sees TransportClosed and exits 0."""
+    listener = await transport.listen(transport_addr)
+    stream = None
+    try:
+        async with peer_process('echo', listener.addr) as proc:
+            stream = await accept_from(listener, proc)
+            with trio.fail_after(30):
+                assert await stream.recv() == b'ready'
+                for size in (0, 1, 1000, MiB, 16 * MiB):
+                    data = pattern(size, size)
+                    async with trio.open_nursery() as n:
+                        n.start_soon(stream.send, data)
+                        got = await stream.recv()
+                    assert got == data, f'{size} B frame came back as ' \
+                                        f'{len(got)} B'
+                await stream.aclose()
+                assert await proc.wait() == 0, \
+                    'the child did not see TransportClosed and exit cleanly'
+    finally:
+        await close_all(stream, listener)
+
+
+# -- misbehaving peers on raw byte streams -------------------------------
+RAW_CASES = {
+    # name: (bytes, then close?, what the listener-side recv says)
+    'garbage': (b'GET / HTTP/1.1\r\nHost: x\r\n\r\n', False, 'max_frame'),
+    'oversized-prefix': (b'\xff\xff\xff\xff' + b'x' * 100, False,
+                         'max_frame'),
+    'truncated-frame': (struct.pack('!I', 100) + b'only ten b', True,
+                        'middle of a frame'),
+    'truncated-header': (b'\x00\x00', True, 'closed'),
+}
+
+
+@pytest.mark.parametrize('case', list(RAW_CASES))
+async def test_raw_bad_bytes_fail_the_stream(transport: Transport,
+                                             transport_addr: Addr, case):
+    """Bytes that are not a well-formed frame make that stream's recv
+    raise TransportClosed (FrameTooLarge for a forged length) with a
+    message saying what happened, and the connection is dropped."""
+    need_raw(transport_addr)
+    data, close, says = RAW_CASES[case]
+    listener = await transport.listen(transport_addr)
+    raw = stream = None
+    try:
+        with trio.fail_after(10):
+            async with trio.open_nursery() as n:
+                async def accept():
+                    nonlocal stream
+                    stream = await listener.accept()
+                n.start_soon(accept)
+                raw = await raw_connect(listener.addr)
+            await raw.send_all(data)
+            if close:
+                await raw.send_eof()
+            with pytest.raises(TransportClosed) as info:
+                await stream.recv()
+            assert says in str(info.value)
+            if says == 'max_frame':
+                assert isinstance(info.value, FrameTooLarge)
+            # dropped: the raw peer sees the connection end
+            await raw_wait_closed(raw)
+            with pytest.raises(TransportClosed):
+                await stream.recv()
+    finally:
+        if raw is not None:
+            await raw.aclose()
+        await close_all(stream, listener)
+
+
+# -- names ---------------------------------------------------------------
+async def test_unknown_transport_lists_available():
+    with pytest.raises(UnknownTransport) as info:
+        get_transport('carrier-pigeon')
+    msg = str(info.value)
+    assert 'carrier-pigeon' in msg
+    for name in available_transports():
+        assert name in msg
+    with pytest.raises(UnknownTransport) as info:
+        await tractor.transports.connect('pigeon+tcp://127.0.0.1:9')
+    assert 'pigeon' in str(info.value) and 'tcp' in str(info.value)
+    with pytest.raises(LookupError):  # UnknownTransport is a LookupError
+        await tractor.transports.listen(('127.0.0.1', 0), 'pigeon')
+
+
+def test_every_transport_has_a_variant():
+    from .conftest import TRANSPORT_VARIANTS
+    if os.environ.get('TRACTOR_TEST_TRANSPORTS'):
+        pytest.skip('restricted by $TRACTOR_TEST_TRANSPORTS')
+    names = {name for name, _ in TRANSPORT_VARIANTS}
+    assert names == set(available_transports())
+    assert {'tcp', 'uds'} <= names
+    for name in names:
+        for scheme in get_transport(name).schemes:
+            assert (name, scheme) in TRANSPORT_VARIANTS

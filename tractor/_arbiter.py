@@ -1,0 +1,51 @@
+"""The arbiter: a registry of actor names to addresses, for discovery."""
+from __future__ import annotations
+
+import trio
+
+from ._actor import Actor
+
+
+class Arbiter(Actor):
+    """An actor that also keeps the registry. The first root actor to find
+    no arbiter at ``arbiter_addr`` becomes it."""
+
+    is_arbiter = True
+    _self_rpc = Actor._self_rpc | {
+        'register_actor', 'unregister_actor', 'find_actor',
+        'wait_for_actor', 'get_registry',
+    }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # uid -> address string (which carries the transport)
+        self._registry: dict[tuple, str] = {}
+        self._waiters: dict[str, trio.Event] = {}
+
+    async def register_actor(self, uid, addr: str) -> bool:
+        uid = tuple(uid)
+        self._registry[uid] = str(addr)
+        ev = self._waiters.pop(uid[0], None)
+        if ev is not None:
+            ev.set()
+        return True
+
+    async def unregister_actor(self, uid) -> bool:
+        return self._registry.pop(tuple(uid), None) is not None
+
+    async def find_actor(self, name: str):
+        """The address of the newest actor called ``name``, or None."""
+        found = [a for (n, _), a in self._registry.items() if n == name]
+        return found[-1] if found else None
+
+    async def wait_for_actor(self, name: str) -> list:
+        """Addresses of every actor called ``name``, once there is one."""
+        while True:
+            found = [a for (n, _), a in self._registry.items() if n == name]
+            if found:
+                return found
+            ev = self._waiters.setdefault(name, trio.Event())
+            await ev.wait()
+
+    async def get_registry(self) -> dict:
+        return {f'{n}.{u}': a for (n, u), a in self._registry.items()}

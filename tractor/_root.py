@@ -1,0 +1,130 @@
+"""``tractor.run()``: start the root actor of a tree."""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from typing import Any
+
+import trio
+
+from . import _auth, _spawn, _state
+from ._actor import Actor
+from ._arbiter import Arbiter
+from ._channel import Channel
+from ._trionics import _collapse
+from .codecs import get_codec
+from .log import get_console_log, get_logger
+from .transports import Addr, TransportClosed, get_transport
+
+log = get_logger(__name__)
+
+DEFAULT_ARBITER = ('127.0.0.1', 1616)
+
+
+async def _start_root(async_fn, args, *, name, arbiter_addr, transport, codec,
+                      rpc_module_paths, statespace, loglevel, secret,
+                      bind_addr, heartbeat, kwargs):
+    arb = Addr.parse(arbiter_addr, transport)
+    tr = get_transport(arb.transport)
+    # The first root to bind the arbiter address becomes the arbiter; a
+    # busy address means one is already there.
+    listener = None
+    try:
+        listener = await tr.listen(arb)
+    except Exception as err:  # each backend says "address in use" its way
+        bind_err = err
+    common = dict(rpc_module_paths=rpc_module_paths, statespace=statespace,
+                  arbiter_addr=arb, transport=transport, codec=codec,
+                  loglevel=loglevel, secret=secret, heartbeat=heartbeat)
+    if listener is not None:
+        await listener.aclose()
+        actor = Arbiter(name or 'arbiter', **common)
+        accept = arb
+    else:
+        # check somebody really answers there, for a clear error if not
+        try:
+            with trio.fail_after(5):
+                chan = await Channel.connect(
+                    arb, codec=codec, uid=('probe', ''), secret=secret)
+            await chan.aclose()
+        except (TransportClosed, OSError, trio.TooSlowError) as err:
+            raise RuntimeError(
+                f'cannot bind the arbiter address {arb} ({bind_err}) and no '
+                f'arbiter answers there ({err}); pick another '
+                f'arbiter_addr') from err
+        actor = Actor(name or 'root', **common)
+        accept = Addr.parse(bind_addr, transport) if bind_addr else arb.fresh()
+    main = functools.partial(async_fn, *args, **kwargs)
+    return await actor._async_main(accept, main=main)
+
+
+def run(
+    async_fn,
+    *args,
+    name: str | None = None,
+    arbiter_addr=DEFAULT_ARBITER,
+    start_method: str | None = None,
+    loglevel: str | None = None,
+    transport: str | None = None,
+    codec: str | None = None,
+    rpc_module_paths=(),
+    statespace: dict | None = None,
+    secret: bytes | str | None = None,
+    bind_addr=None,
+    heartbeat: tuple | None = None,
+    **kwargs,
+) -> Any:
+    """Run ``async_fn(*args, **kwargs)`` in a new root actor and return its
+    result (or raise its error).
+
+    If no arbiter answers at ``arbiter_addr`` the root becomes the arbiter.
+    ``transport`` (``'tcp'``, ``'uds'``, ``'nng'``, ``'zmq'``, optionally
+    with a scheme: ``'nng+ipc'``) and ``codec`` (``'msgpack'``, ``'json'``)
+    apply to every actor of the tree; when not given they come from
+    ``$TRACTOR_TRANSPORT`` and ``$TRACTOR_CODEC``, else ``tcp`` and
+    ``msgpack``, so an unchanged program can be run over any transport.
+    ``heartbeat=(interval, timeout)``
+    tunes how fast a silent peer is declared dead.
+    """
+    caller = sys._getframe(1).f_globals.get('__name__')
+    if caller == '__mp_main__':
+        # a child actor is importing the parent's script: the top-level
+        # tractor.run() call there must not start another tree
+        return None
+    if _state._current_actor is not None:
+        raise RuntimeError(
+            'tractor.run() is already running in this process: call async '
+            'functions directly instead of starting a second root actor')
+    transport = transport or os.environ.get('TRACTOR_TRANSPORT') or 'tcp'
+    codec = codec or os.environ.get('TRACTOR_CODEC') or 'msgpack'
+    # fail fast, with the list of choices, on a misspelt name
+    get_transport(transport)
+    get_codec(codec)
+    _state._spawn_method = _spawn.check_start_method(start_method)
+    if loglevel:
+        get_console_log(loglevel)
+    if secret is not None:
+        _auth.set_secret(secret)
+    secret_bytes = _auth.get_secret(secret)
+    try:
+        return trio.run(functools.partial(
+            _start_root, async_fn, args, name=name, arbiter_addr=arbiter_addr,
+            transport=transport, codec=codec,
+            rpc_module_paths=list(rpc_module_paths), statespace=statespace,
+            loglevel=loglevel, secret=secret_bytes, bind_addr=bind_addr,
+            heartbeat=heartbeat, kwargs=kwargs))
+    except BaseExceptionGroup as eg:
+        exc = _collapse(eg)
+        if exc is eg:
+            raise
+        raise exc from None
+    finally:
+        _state._set_current_actor(None)
+
+
+def run_daemon(rpc_module_paths, **kwargs) -> None:
+    """Run an actor that serves ``rpc_module_paths`` until cancelled
+    (Ctrl-C)."""
+    return run(trio.sleep_forever, rpc_module_paths=rpc_module_paths,
+               **kwargs)

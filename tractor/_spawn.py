@@ -1,0 +1,128 @@
+"""Starting actor processes.
+
+Three start methods:
+
+``'forkserver'`` (default on Linux)
+    multiprocessing's fork server, preloaded with tractor, trio and the
+    codecs: a child is a fork of a warm interpreter, the fastest start.
+``'spawn'``
+    multiprocessing's fresh interpreter; the only choice on Windows/macOS.
+``'trio'``
+    a fresh ``python -m tractor._child`` started as a trio subprocess, with
+    no multiprocessing machinery at all.
+
+Under every method the parent's ``__main__`` script is imported in the
+child as ``__mp_main__`` (multiprocessing's own convention), so functions
+defined in the script can be run remotely; a ``tractor.run()`` call at the
+script's top level does nothing during that import.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import multiprocessing.spawn as mp_spawn
+import os
+import pickle
+import signal
+import subprocess
+import sys
+from typing import Optional
+
+import trio
+
+from .log import get_logger
+
+log = get_logger(__name__)
+
+START_METHODS = ('forkserver', 'spawn', 'trio')
+_default_method = 'forkserver' if sys.platform.startswith('linux') else 'spawn'
+_ctx_cache: dict[str, mp.context.BaseContext] = {}
+
+
+def default_start_method() -> str:
+    return _default_method
+
+
+def check_start_method(method: Optional[str]) -> str:
+    method = method or _default_method
+    if method not in START_METHODS:
+        raise ValueError(f'unknown start_method {method!r}; choose one of '
+                         f'{", ".join(START_METHODS)}')
+    if method == 'forkserver' and not sys.platform.startswith('linux'):
+        raise ValueError("start_method 'forkserver' needs Linux; use 'spawn'")
+    return method
+
+
+def _mp_context(method: str):
+    ctx = _ctx_cache.get(method)
+    if ctx is None:
+        ctx = mp.get_context(method)
+        if method == 'forkserver':
+            ctx.set_forkserver_preload(
+                ['tractor', 'tractor._child', 'trio', 'msgpack'])
+        _ctx_cache[method] = ctx
+    return ctx
+
+
+class ProcHandle:
+    """A child process, whichever way it was started."""
+
+    def __init__(self, name: str, method: str) -> None:
+        self.name = name
+        self.method = method
+        self._mp: Optional[mp.process.BaseProcess] = None
+        self._trio: Optional[trio.Process] = None
+
+    @property
+    def pid(self) -> int:
+        return (self._mp or self._trio).pid
+
+    @property
+    def returncode(self) -> Optional[int]:
+        if self._mp is not None:
+            return self._mp.exitcode
+        return self._trio.returncode
+
+    async def wait(self) -> int:
+        if self._mp is not None:
+            if self._mp.exitcode is None:
+                await trio.lowlevel.wait_readable(self._mp.sentinel)
+            self._mp.join()
+            return self._mp.exitcode
+        return await self._trio.wait()
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def close(self) -> None:
+        if self._mp is not None and self._mp.exitcode is not None:
+            try:
+                self._mp.close()
+            except ValueError:
+                pass
+
+
+async def start_process(name: str, method: str, config: dict) -> ProcHandle:
+    """Start a process that runs ``tractor._child.main(config)``."""
+    handle = ProcHandle(name, method)
+    config = dict(config)
+    if method == 'trio':
+        # the config (which holds the secret) goes through stdin, not argv
+        handle._trio = await trio.lowlevel.open_process(
+            [sys.executable, '-m', 'tractor._child', name],
+            stdin=subprocess.PIPE,
+        )
+        data = (pickle.dumps(mp_spawn.get_preparation_data(name))
+                + pickle.dumps(config))
+        await handle._trio.stdin.send_all(data)
+        await handle._trio.stdin.aclose()
+    else:
+        from ._child import mp_main
+        proc = _mp_context(method).Process(
+            target=mp_main, args=(config,), name=name)
+        # forkserver: one round trip to the warm server; spawn: a Popen
+        proc.start()
+        handle._mp = proc
+    return handle

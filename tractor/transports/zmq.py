@@ -1,0 +1,808 @@
+"""``'zmq'``: frames over ZeroMQ (ZMTP 3 on the wire), driven by trio.
+
+Addresses: ``zmq+tcp://host:port`` and ``zmq+ipc:///path/to.sock``.
+
+Design
+------
+**One PAIR socket per peer, handed out by a rendezvous.** The listen
+address is a ROUTER that speaks one tiny exchange: a dialer's DEALER sends
+``TRACTOR-ZMQ/1``, the listener binds a *fresh* PAIR socket for that peer
+(``tcp://<host>:*`` or a new ipc path) and answers with its port or path;
+the dialer then connects its own PAIR there and the DEALER is dropped.
+Every stream is therefore an exclusive, ordered, back-pressured pipe:
+a PAIR's high-water mark blocks the sender (we wait on the fd, never
+drop, never spin). The alternative -- one ROUTER carrying all peers --
+was rejected: ROUTER drops silently by default, and with
+``ROUTER_MANDATORY`` one slow peer makes the socket look writable while
+sends to that peer fail, which needs per-peer outboxes and timers to avoid
+both loss and spinning. ``accept()`` only returns a stream once its peer
+has finished the ZMTP handshake on the fresh PAIR (pending PAIRs are
+watched together, so a hundred peers dialling at once do not queue
+behind each other; a peer that never shows up is dropped after
+``handshake_timeout``).
+
+**trio integration without threads or polling.** ``zmq.FD`` is an
+edge-triggered "something changed" signal for both directions; ZMQ_EVENTS
+must be re-read after every operation. Each socket has one owner of its fd
+wait (:class:`_ZSock`): the first task that must block becomes the
+*poller* and waits on the fd, other tasks park on a per-direction
+ParkingLot. Whoever reads ZMQ_EVENTS (the poller after wake-up, or any
+task after a send/recv while others wait) publishes the result and wakes
+exactly the waiters it satisfies (cancelling the poller's wait if needed);
+a poller that leaves hands the role on. Sends and receives are
+``NOBLOCK``, so a cancelled ``recv`` never consumes a message and a
+cancelled ``send`` never half-sends one; zmq messages are atomic, so
+concurrent senders never interleave.
+
+**Peer death.** No draft APIs: each stream socket has a monitor socket
+(inproc PAIR). The stream's data fd and monitor fd are combined in a small
+private epoll, whose fd is what the poller waits on, so a pending ``recv``
+wakes within milliseconds of DISCONNECTED (a SIGKILLed peer's kernel
+resets the connection). Dialers set a huge ``RECONNECT_IVL`` so a lost
+connection is *not* silently re-dialled; ``RECONNECT_IVL=-1`` is not used
+because libzmq then discards messages that already arrived. Frames that
+arrived before the peer went are still delivered, then ``recv`` raises
+TransportClosed. TCP keepalive (5 s idle, 3 x 2 s) and TCP_MAXRT (15 s)
+cover dead hosts, like the ``tcp`` transport; hung-but-alive peers are
+the Channel heartbeat's job. ZMTP heartbeats are off by default
+(``ZMQTransport(heartbeat=(ivl, timeout))`` turns them on): measured,
+they kill a connection whose reader merely stops reading for longer than
+the timeout while the writer is blocked at the high-water mark, which
+would break the no-loss back-pressure guarantee.
+
+**Limits and resources.** ``MAXMSGSIZE = max_frame`` makes a receiver drop
+a connection that announces a bigger frame without allocating it (the
+reader then gets TransportClosed); ``send`` refuses an oversized frame
+with FrameTooLarge before sending. Frames go out as single zmq messages
+(no header, no concatenation); payloads from 64 KiB up are sent zero-copy
+when they are immutable ``bytes``. One lazily created ``zmq.Context`` per
+process (recreated after fork); sockets close with a bounded LINGER
+(``linger_ms``) so pending frames are flushed on ``aclose`` and nothing
+ever hangs. HWM is counted in messages (``hwm``, default 1000 per side).
+
+Only Linux is supported (the per-stream epoll). Errors: only
+TransportClosed / FrameTooLarge leave a stream; ``listen`` raises OSError
+for an address in use, like the ``tcp`` transport.
+"""
+from __future__ import annotations
+
+import errno
+import math
+import os
+import select
+import socket
+import stat
+import struct
+import uuid
+
+import trio
+from trio.lowlevel import (
+    ParkingLot,
+    checkpoint,
+    checkpoint_if_cancelled,
+    notify_closing,
+    wait_readable,
+)
+import zmq
+
+from ._addr import Addr, runtime_dir
+from ._base import DEFAULT_MAX_FRAME, FrameTooLarge, TransportClosed
+
+_MAGIC = b'TRACTOR-ZMQ/1'
+_POLLIN = zmq.POLLIN
+_POLLOUT = zmq.POLLOUT
+_NOBLOCK = zmq.NOBLOCK
+_EVENTS = zmq.EVENTS
+_Again = zmq.Again
+_ZMQError = zmq.ZMQError
+
+#: zero-copy sends pay off from about here (measured)
+_ZERO_COPY_FROM = 64 * 1024
+#: yield to the scheduler at least once per this many immediate operations
+_YIELD_EVERY = 32
+_RECONNECT_NEVER_MS = 24 * 3600 * 1000
+
+_EV_CONNECTED = zmq.EVENT_CONNECTED
+_EV_ACCEPTED = zmq.EVENT_ACCEPTED
+_EV_DISCONNECTED = zmq.EVENT_DISCONNECTED
+_EV_CLOSED = zmq.EVENT_CLOSED
+_EV_RETRIED = zmq.EVENT_CONNECT_RETRIED
+_EV_HS_OK = zmq.EVENT_HANDSHAKE_SUCCEEDED
+_EV_HS_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                 | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                 | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+_MONITORED = (_EV_CONNECTED | _EV_ACCEPTED | _EV_DISCONNECTED | _EV_CLOSED
+              | _EV_RETRIED | _EV_HS_OK | _EV_HS_FAILED)
+_EV_HDR = struct.Struct('=HI')
+
+# -- the process-wide context ---------------------------------------------
+_ctx: zmq.Context | None = None
+_ctx_pid = 0
+
+
+def _context() -> zmq.Context:
+    """One shared context per process, created on first use (and again in
+    a forked child, which must not touch its parent's)."""
+    global _ctx, _ctx_pid
+    pid = os.getpid()
+    if _ctx is None or _ctx_pid != pid or _ctx.closed:
+        ctx = zmq.Context(io_threads=1)
+        try:
+            # 3 zmq sockets per stream end (data + monitor pair); the
+            # default of 1023 would cap a process at ~170 peers
+            ctx.set(zmq.MAX_SOCKETS, ctx.get(zmq.SOCKET_LIMIT))
+        except _ZMQError:  # pragma: no cover
+            pass
+        _ctx, _ctx_pid = ctx, pid
+    return _ctx
+
+
+def _closed(err: BaseException | str, what: str = '') -> TransportClosed:
+    if isinstance(err, BaseException):
+        err = getattr(err, 'strerror', None) or str(err) or type(err).__name__
+    return TransportClosed(f'{what}: {err}' if what else str(err))
+
+
+def _fd_names(fd: int):
+    """(sockname, peername) of a connection fd libzmq reported, or None."""
+    try:
+        s = socket.socket(fileno=fd)
+    except OSError:
+        return None
+    try:
+        return s.getsockname(), s.getpeername()
+    except OSError:
+        return None
+    finally:
+        s.detach()
+
+
+class _ZSock:
+    """One zmq socket (plus, optionally, its monitor) and the bookkeeping
+    that lets many trio tasks wait on it through a single fd wait."""
+
+    __slots__ = ('sock', 'mon', 'ep', 'wait_fd', 'events', 'closed', 'gone',
+                 'on_event', '_polling', '_poll_cs', '_poll_mask', '_lots',
+                 '_mon_fd', '_sock_fd')
+
+    def __init__(self, sock: zmq.Socket, monitor: bool = True) -> None:
+        self.sock = sock
+        self.mon = None
+        self.ep = None
+        self.events = 0          # last ZMQ_EVENTS read
+        self.closed = False
+        self.gone: TransportClosed | None = None  # set by on_event
+        self.on_event = None
+        self._polling = False
+        self._poll_cs: trio.CancelScope | None = None
+        self._poll_mask = 0
+        self._lots = {_POLLIN: ParkingLot(), _POLLOUT: ParkingLot(),
+                      0: ParkingLot()}
+        self._sock_fd = sock.getsockopt(zmq.FD)
+        self._mon_fd = -1
+        if monitor:
+            # must exist before bind/connect so no event is missed
+            self.mon = sock.get_monitor_socket(_MONITORED)
+            self.mon.setsockopt(zmq.LINGER, 0)
+            self._mon_fd = self.mon.getsockopt(zmq.FD)
+            self.ep = select.epoll(2)
+            self.ep.register(self._sock_fd, select.EPOLLIN)
+            self.ep.register(self._mon_fd, select.EPOLLIN)
+            self.wait_fd = self.ep.fileno()
+        else:
+            self.wait_fd = self._sock_fd
+
+    # -- readiness -----------------------------------------------------
+    def publish(self, ev: int) -> None:
+        """Record fresh ZMQ_EVENTS and wake the waiters it satisfies."""
+        self.events = ev
+        lots = self._lots
+        if ev & _POLLIN and lots[_POLLIN]:
+            lots[_POLLIN].unpark_all()
+        if ev & _POLLOUT and lots[_POLLOUT]:
+            lots[_POLLOUT].unpark_all()
+        cs = self._poll_cs
+        if cs is not None and ev & self._poll_mask:
+            cs.cancel()
+
+    def after_op(self) -> None:
+        """Call after every send/recv: it may have consumed the fd's edge
+        another waiter needed, so re-read ZMQ_EVENTS for them."""
+        if self._polling:
+            self.publish(self.sock.getsockopt(_EVENTS))
+        else:
+            # nobody waits; the next waiter re-reads before blocking
+            self.events = 0
+
+    def wake_all(self) -> None:
+        for lot in self._lots.values():
+            lot.unpark_all()
+        if self._poll_cs is not None:
+            self._poll_cs.cancel()
+
+    def drain_monitor(self) -> None:
+        mon = self.mon
+        if mon is None or self.closed:
+            return
+        while True:
+            try:
+                if not mon.getsockopt(_EVENTS) & _POLLIN:
+                    return
+                frames = mon.recv_multipart(_NOBLOCK)
+            except _Again:
+                return
+            except _ZMQError:
+                return
+            if self.on_event is not None and len(frames[0]) >= 6:
+                ev, val = _EV_HDR.unpack_from(frames[0])
+                self.on_event(ev, val)
+
+    def refresh(self) -> None:
+        self.drain_monitor()
+        if self.closed:
+            return
+        try:
+            ev = self.sock.getsockopt(_EVENTS)
+        except _ZMQError:
+            ev = 0
+        self.publish(ev)
+        if self.ep is not None:
+            # clear the private epoll's ready list (level-triggered)
+            try:
+                self.ep.poll(0)
+            except OSError:
+                pass
+
+    async def wait(self, mask: int, deadline: float = math.inf) -> None:
+        """Wait until ZMQ_EVENTS has ``mask``, the socket closes, the peer
+        is gone or a monitor event arrived. May return spuriously: the
+        caller retries its operation and calls again."""
+        if self.closed or self.gone is not None:
+            return
+        if self.events & mask:
+            return
+        if self._polling:
+            await self._lots[mask].park()
+            return
+        self._polling = True
+        try:
+            self.refresh()
+            if self.closed or self.gone is not None or self.events & mask:
+                await checkpoint()
+                return
+            with trio.CancelScope(deadline=deadline) as cs:
+                self._poll_cs = cs
+                self._poll_mask = mask
+                try:
+                    await wait_readable(self.wait_fd)
+                except (trio.ClosedResourceError, OSError):
+                    return
+            self._poll_cs = None
+            if not self.closed:
+                self.refresh()
+        finally:
+            self._poll_cs = None
+            self._polling = False
+            if not self.closed:
+                # hand the poller role on to whoever is still waiting
+                for lot in self._lots.values():
+                    if lot:
+                        lot.unpark_all()
+
+    # -- closing -------------------------------------------------------
+    def close(self, linger_ms: int) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            notify_closing(self.wait_fd)
+        except Exception:
+            pass
+        self.wake_all()
+        if self.mon is not None:
+            try:
+                self.sock.disable_monitor()
+            except Exception:
+                pass
+            try:
+                self.mon.close(linger=0)
+            except Exception:
+                pass
+        try:
+            self.sock.close(linger=linger_ms)
+        except Exception:
+            pass
+        if self.ep is not None:
+            try:
+                self.ep.close()
+            except Exception:
+                pass
+
+
+class ZMQMsgStream:
+    """A MsgStream over one exclusive PAIR (or, for the rendezvous, DEALER)
+    socket."""
+
+    def __init__(
+        self,
+        zs: _ZSock,
+        local_addr: Addr,
+        peer_addr: Addr,
+        *,
+        max_frame: int,
+        linger_ms: int,
+        dialer: bool,
+    ) -> None:
+        self._zs = zs
+        self._sock = zs.sock
+        zs.on_event = self._on_event
+        self.local_addr = local_addr
+        self.peer_addr = peer_addr
+        self.max_frame = max_frame
+        self._linger = linger_ms
+        self._dialer = dialer
+        self._closed = False
+        self._error: TransportClosed | None = None
+        self.connected = False
+        self._peer_fd: int | None = None
+        self._candidates: list[int] = []
+        self._rcount = 0
+        self._wcount = 0
+
+    def __repr__(self) -> str:
+        return f'<ZMQMsgStream {self.local_addr} -> {self.peer_addr}>'
+
+    # -- monitor events ------------------------------------------------
+    def _on_event(self, ev: int, val: int) -> None:
+        gone = None
+        if ev == _EV_ACCEPTED:
+            self._candidates.append(val)
+        elif ev == _EV_CONNECTED:
+            self._peer_fd = val
+        elif ev == _EV_HS_OK:
+            if not self.connected:
+                self.connected = True
+                if self._peer_fd is None and self._candidates:
+                    self._peer_fd = self._candidates[-1]
+                self._candidates.clear()
+                self._learn_addrs()
+        elif ev == _EV_DISCONNECTED:
+            if self.connected:
+                if self._peer_fd is None or val == self._peer_fd:
+                    gone = f'connection to {self.peer_addr} lost'
+            elif self._dialer:
+                gone = f'connection to {self.peer_addr} failed'
+            elif val in self._candidates:
+                self._candidates.remove(val)
+        elif ev & (_EV_CLOSED | _EV_RETRIED | _EV_HS_FAILED):
+            # only a dialer's own single connection produces these
+            if self._dialer:
+                gone = (f'connection to {self.peer_addr} lost'
+                        if self.connected else
+                        f'cannot connect to {self.peer_addr}')
+        if gone is not None and self._zs.gone is None:
+            self._zs.gone = TransportClosed(gone)
+            self._zs.wake_all()
+
+    def _learn_addrs(self) -> None:
+        if self.local_addr.scheme != 'tcp' or self._peer_fd is None:
+            return
+        names = _fd_names(self._peer_fd)
+        if not names:
+            return
+        (lh, lp, *_), (ph, pp, *_) = names
+        t = self.local_addr.transport
+        if self._dialer:
+            self.local_addr = Addr(t, 'tcp', host=lh, port=lp)
+        else:
+            self.peer_addr = Addr(t, 'tcp', host=ph, port=pp)
+
+    # -- sending -------------------------------------------------------
+    async def send(self, data) -> None:
+        await checkpoint_if_cancelled()
+        n = len(data)
+        if n > self.max_frame:
+            if self._closed:
+                raise self._error
+            raise FrameTooLarge(
+                f'frame of {n} bytes exceeds max_frame={self.max_frame}; '
+                f'nothing was sent')
+        copy = n < _ZERO_COPY_FROM or type(data) is not bytes
+        zs = self._zs
+        sock = self._sock
+        while True:
+            if self._closed:
+                raise self._error
+            if zs.gone is not None:
+                self._close_now(zs.gone)
+                raise self._error
+            try:
+                sock.send(data, _NOBLOCK, copy=copy)
+            except _Again:
+                zs.after_op()
+                await zs.wait(_POLLOUT)
+                continue
+            except _ZMQError as err:
+                exc = _closed(err, 'send failed')
+                self._close_now(exc)
+                raise exc from None
+            zs.after_op()
+            self._wcount += 1
+            if self._wcount >= _YIELD_EVERY:
+                self._wcount = 0
+                await checkpoint()
+            return
+
+    # -- receiving -----------------------------------------------------
+    async def recv(self) -> bytes:
+        await checkpoint_if_cancelled()
+        zs = self._zs
+        sock = self._sock
+        while True:
+            if self._closed:
+                raise self._error
+            try:
+                data = sock.recv(_NOBLOCK)
+            except _Again:
+                zs.after_op()
+                if zs.gone is not None:
+                    # everything that arrived before the loss is read
+                    self._close_now(zs.gone)
+                    raise self._error
+                await zs.wait(_POLLIN)
+                continue
+            except _ZMQError as err:
+                exc = _closed(err, 'recv failed')
+                self._close_now(exc)
+                raise exc from None
+            zs.after_op()
+            self._rcount += 1
+            if self._rcount >= _YIELD_EVERY:
+                self._rcount = 0
+                await checkpoint()
+            return data
+
+    async def _wait_connected(self, deadline: float) -> None:
+        """Dialer side: wait for the ZMTP handshake on the new socket."""
+        zs = self._zs
+        while not self.connected:
+            if self._closed:
+                raise self._error
+            if zs.gone is not None:
+                self._close_now(zs.gone)
+                raise self._error
+            if trio.current_time() >= deadline:
+                exc = TransportClosed(
+                    f'no ZMTP handshake with {self.peer_addr} in time')
+                self._close_now(exc)
+                raise exc
+            # mask 0: only a monitor event (or the deadline) wakes us
+            await zs.wait(0, deadline)
+            zs.drain_monitor()
+
+    # -- closing -------------------------------------------------------
+    def _close_now(self, err: TransportClosed | None = None) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._error = err or TransportClosed(f'{self} was closed locally')
+        self._zs.close(self._linger)
+
+    async def aclose(self) -> None:
+        self._close_now()
+        await checkpoint()
+
+
+class ZMQListener:
+    """The rendezvous ROUTER on the advertised address."""
+
+    def __init__(self, router: zmq.Socket, addr: Addr, transport) -> None:
+        self._router = router
+        self._router_fd = router.getsockopt(zmq.FD)
+        self.addr = addr
+        self._t = transport
+        self._closed = False
+        self._lock = trio.Lock()
+        self._ep = select.epoll()
+        self._ep.register(self._router_fd, select.EPOLLIN)
+        # streams bound for a peer that has not finished its handshake,
+        # in arrival order, with their deadlines
+        self._pending: dict[ZMQMsgStream, float] = {}
+        self._ready: list[ZMQMsgStream] = []
+
+    def __repr__(self) -> str:
+        return f'<ZMQListener {self.addr}>'
+
+    async def accept(self) -> ZMQMsgStream:
+        if self._closed:
+            raise TransportClosed(f'{self} is closed')
+        async with self._lock:
+            while True:
+                if self._closed:
+                    raise TransportClosed(f'{self} is closed')
+                self._serve_rendezvous()
+                self._check_pending()
+                if self._ready:
+                    stream = self._ready.pop(0)
+                    await checkpoint()
+                    return stream
+                deadline = min(self._pending.values(), default=math.inf)
+                try:
+                    with trio.move_on_at(deadline):
+                        await wait_readable(self._ep.fileno())
+                except (trio.ClosedResourceError, OSError):
+                    raise TransportClosed(f'{self} is closed') from None
+                if self._closed:
+                    raise TransportClosed(f'{self} is closed')
+                try:
+                    self._ep.poll(0)
+                except OSError:
+                    pass
+
+    def _serve_rendezvous(self) -> None:
+        router = self._router
+        while True:
+            try:
+                if not router.getsockopt(_EVENTS) & _POLLIN:
+                    return
+                frames = router.recv_multipart(_NOBLOCK)
+            except _Again:
+                return
+            except _ZMQError:
+                return
+            if len(frames) != 2 or frames[1] != _MAGIC:
+                continue  # not one of ours: ignore
+            try:
+                stream, where = self._t._bind_peer(self.addr)
+            except (OSError, _ZMQError):
+                continue  # out of ports/fds: the dialer times out
+            try:
+                router.send_multipart(
+                    [frames[0], _MAGIC + b' ' + where.encode()], _NOBLOCK)
+            except _ZMQError:
+                # the dialer is gone already (EHOSTUNREACH) or stuck
+                stream._close_now()
+                continue
+            self._pending[stream] = (
+                trio.current_time() + self._t.handshake_timeout)
+            try:
+                self._ep.register(stream._zs._mon_fd, select.EPOLLIN)
+            except OSError:
+                pass
+
+    def _check_pending(self) -> None:
+        if not self._pending:
+            return
+        now = trio.current_time()
+        for stream, deadline in list(self._pending.items()):
+            stream._zs.drain_monitor()
+            if stream.connected or now >= deadline or stream._zs.gone:
+                del self._pending[stream]
+                try:
+                    self._ep.unregister(stream._zs._mon_fd)
+                except (OSError, ValueError):
+                    pass
+                if stream.connected and stream._zs.gone is None:
+                    # the stream's own epoll may hold a stale entry
+                    stream._zs.events = 0
+                    self._ready.append(stream)
+                else:
+                    stream._close_now()
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            notify_closing(self._ep.fileno())
+        except Exception:
+            pass
+        for stream in list(self._pending) + self._ready:
+            stream._close_now()
+        self._pending.clear()
+        self._ready.clear()
+        self._ep.close()
+        try:
+            self._router.close(linger=0)
+        except Exception:
+            pass
+        if self.addr.scheme == 'ipc':
+            # libzmq removes it too, but later, from its reaper thread
+            try:
+                os.unlink(self.addr.path)
+            except OSError:
+                pass
+        await checkpoint()
+
+
+def _probe_ipc(path: str) -> None:
+    """Refuse to steal a live ipc path (libzmq would silently unlink it);
+    remove a stale one."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return
+    if not stat.S_ISSOCK(st.st_mode):
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except OSError:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    else:
+        raise OSError(errno.EADDRINUSE, f'{path} is already being listened on')
+    finally:
+        probe.close()
+
+
+class ZMQTransport:
+    """Frames over ZeroMQ. See the module docstring for the design."""
+
+    name = 'zmq'
+    schemes = ('tcp', 'ipc')
+
+    def __init__(
+        self,
+        max_frame: int = DEFAULT_MAX_FRAME,
+        *,
+        hwm: int = 1000,
+        linger_ms: int = 1000,
+        connect_timeout: float = 5.0,
+        handshake_timeout: float = 10.0,
+        heartbeat: tuple[float, float] | None = None,
+    ) -> None:
+        self.max_frame = max_frame
+        self.hwm = hwm
+        self.linger_ms = linger_ms
+        self.connect_timeout = connect_timeout
+        self.handshake_timeout = handshake_timeout
+        self.heartbeat = heartbeat
+
+    # -- sockets -------------------------------------------------------
+    def _stream_socket(self, kind: int, dialer: bool,
+                       ipv6: bool = False) -> _ZSock:
+        sock = _context().socket(kind)
+        try:
+            so = sock.setsockopt
+            so(zmq.LINGER, self.linger_ms)
+            so(zmq.SNDHWM, self.hwm)
+            so(zmq.RCVHWM, self.hwm)
+            so(zmq.MAXMSGSIZE, self.max_frame)
+            so(zmq.TCP_KEEPALIVE, 1)
+            so(zmq.TCP_KEEPALIVE_IDLE, 5)
+            so(zmq.TCP_KEEPALIVE_INTVL, 2)
+            so(zmq.TCP_KEEPALIVE_CNT, 3)
+            so(zmq.TCP_MAXRT, 15_000)
+            if ipv6:
+                so(zmq.IPV6, 1)
+            if dialer:
+                so(zmq.RECONNECT_IVL, _RECONNECT_NEVER_MS)
+                so(zmq.RECONNECT_IVL_MAX, 0)
+            if self.heartbeat:
+                ivl, timeout = self.heartbeat
+                so(zmq.HEARTBEAT_IVL, int(ivl * 1000))
+                so(zmq.HEARTBEAT_TIMEOUT, int(timeout * 1000))
+                so(zmq.HEARTBEAT_TTL, int(timeout * 1000))
+            return _ZSock(sock, monitor=True)
+        except BaseException:
+            sock.close(linger=0)
+            raise
+
+    def _bind_peer(self, laddr: Addr) -> tuple[ZMQMsgStream, str]:
+        """Listener side: a fresh PAIR bound for one new peer."""
+        if laddr.scheme == 'ipc':
+            path = os.path.join(runtime_dir(),
+                                f'zmq-{uuid.uuid4().hex[:16]}.sock')
+            endpoint, where = f'ipc://{path}', path
+            zs = self._stream_socket(zmq.PAIR, dialer=False)
+        else:
+            host = laddr.host or '0.0.0.0'
+            h = f'[{host}]' if ':' in host else host
+            endpoint = f'tcp://{h}:*'
+            zs = self._stream_socket(zmq.PAIR, dialer=False, ipv6=':' in host)
+        stream = ZMQMsgStream(zs, laddr, laddr, max_frame=self.max_frame,
+                              linger_ms=self.linger_ms, dialer=False)
+        try:
+            zs.sock.bind(endpoint)
+            if laddr.scheme != 'ipc':
+                bound = zs.sock.getsockopt(zmq.LAST_ENDPOINT).decode()
+                where = bound.rpartition(':')[2]
+        except BaseException:
+            stream._close_now()
+            raise
+        return stream, where
+
+    # -- the Transport API ---------------------------------------------
+    async def connect(self, addr) -> ZMQMsgStream:
+        addr = Addr.parse(addr, self.name)
+        deadline = trio.current_time() + self.connect_timeout
+        ipv6 = ':' in addr.host
+        # 1. rendezvous: ask the listener for a socket of our own
+        try:
+            zs = self._stream_socket(zmq.DEALER, dialer=True, ipv6=ipv6)
+            zs.sock.setsockopt(zmq.MAXMSGSIZE, 4096)
+        except _ZMQError as err:
+            raise _closed(err, f'cannot connect to {addr}') from None
+        rdv = ZMQMsgStream(zs, addr, addr, max_frame=4096, linger_ms=0,
+                           dialer=True)
+        try:
+            zs.sock.connect(addr.url)
+            await rdv.send(_MAGIC)
+            reply = None
+            with trio.move_on_at(deadline):
+                reply = await rdv.recv()
+            if reply is None:
+                raise TransportClosed(
+                    f'cannot connect to {addr}: no answer within '
+                    f'{self.connect_timeout} s')
+        except _ZMQError as err:
+            raise _closed(err, f'cannot connect to {addr}') from None
+        except TransportClosed as err:
+            msg = str(err)
+            if not msg.startswith('cannot connect'):
+                msg = f'cannot connect to {addr}: {msg}'
+            raise TransportClosed(msg) from None
+        finally:
+            rdv._close_now()
+        magic, _, where = bytes(reply).partition(b' ')
+        if magic != _MAGIC or not where:
+            raise TransportClosed(
+                f'{addr} does not speak the tractor zmq rendezvous')
+        where = where.decode('utf-8', 'replace')
+        if addr.scheme == 'ipc':
+            endpoint = f'ipc://{where}'
+        else:
+            endpoint = f'tcp://{addr.with_port(int(where)).location}'
+        # 2. our own PAIR to the socket the listener bound for us
+        try:
+            zs = self._stream_socket(zmq.PAIR, dialer=True, ipv6=ipv6)
+        except _ZMQError as err:
+            raise _closed(err, f'cannot connect to {addr}') from None
+        stream = ZMQMsgStream(zs, addr, addr, max_frame=self.max_frame,
+                              linger_ms=self.linger_ms, dialer=True)
+        try:
+            zs.sock.connect(endpoint)
+            await stream._wait_connected(deadline)
+        except _ZMQError as err:
+            stream._close_now()
+            raise _closed(err, f'cannot connect to {addr}') from None
+        except BaseException:
+            stream._close_now()
+            raise
+        return stream
+
+    async def listen(self, addr) -> ZMQListener:
+        addr = Addr.parse(addr, self.name)
+        if addr.scheme == 'ipc':
+            _probe_ipc(addr.path)
+            endpoint = f'ipc://{addr.path}'
+        else:
+            h = f'[{addr.host}]' if ':' in addr.host else (addr.host or '*')
+            endpoint = f'tcp://{h}:{addr.port or "*"}'
+        router = _context().socket(zmq.ROUTER)
+        try:
+            router.setsockopt(zmq.LINGER, 0)
+            router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+            router.setsockopt(zmq.MAXMSGSIZE, 256)
+            if ':' in addr.host:
+                router.setsockopt(zmq.IPV6, 1)
+            router.bind(endpoint)
+            bound = router.getsockopt(zmq.LAST_ENDPOINT).decode()
+        except _ZMQError as err:
+            router.close(linger=0)
+            raise OSError(err.errno, f'cannot listen on {addr}: {err}') \
+                from None
+        except BaseException:
+            router.close(linger=0)
+            raise
+        if addr.scheme == 'ipc':
+            baddr = addr
+        else:
+            port = int(bound.rpartition(':')[2])
+            host = addr.host or '0.0.0.0'
+            baddr = Addr(self.name, 'tcp', host=host, port=port)
+        await checkpoint()
+        return ZMQListener(router, baddr, self)
