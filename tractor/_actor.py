@@ -365,10 +365,16 @@ class Actor(_ActorLifecycle):
         chan = Channel(stream, self.codec, **self._channel_kw())
         try:
             await chan.handshake(self.uid, secret=self.secret, role='listen')
-        except (HandshakeError, TransportClosed, trio.TooSlowError,
-                ValueError) as err:
+        except (HandshakeError, trio.TooSlowError, ValueError) as err:
             log.warning('refused connection from %s: %s', stream.peer_addr,
                         err)
+            await chan.aclose()
+            return
+        except TransportClosed as err:
+            # gone before saying who it is: a port scan, or a peer that
+            # died while connecting
+            log.info('connection from %s closed during the handshake: %s',
+                     stream.peer_addr, err)
             await chan.aclose()
             return
         await self._run_channel(chan)
@@ -504,7 +510,8 @@ class Actor(_ActorLifecycle):
                         try:
                             async for item in agen:
                                 await task.take_credit()
-                                await chan.send({'cid': cid, 'yield': item})
+                                await chan.send_buffered(
+                                    {'cid': cid, 'yield': item})
                         finally:
                             with trio.CancelScope(shield=True):
                                 await agen.aclose()

@@ -58,6 +58,10 @@ _MAX_HELLO = 4096
 HEARTBEAT_INTERVAL = float(os.environ.get('TRACTOR_HEARTBEAT_INTERVAL', 1.0))
 #: seconds of total silence after which the peer is declared gone
 LIVENESS_TIMEOUT = float(os.environ.get('TRACTOR_LIVENESS_TIMEOUT', 5.0))
+#: a buffered batch is written at once when it holds this many frames...
+BATCH_FRAMES = 64
+#: ...or this many bytes
+BATCH_BYTES = 64 * 1024
 #: seconds a new connection has to complete the handshake
 HANDSHAKE_TIMEOUT = float(os.environ.get('TRACTOR_HANDSHAKE_TIMEOUT', 10.0))
 
@@ -98,6 +102,11 @@ class Channel:
         self._rx = 0
         self._tx = 0
         self._receiving = False
+        # send_buffered() state
+        self._pending: list = []
+        self._pending_bytes = 0
+        self._flush_ev = trio.Event()
+        self._service_running = False
 
     # -- construction --------------------------------------------------
     @classmethod
@@ -187,13 +196,55 @@ class Channel:
 
     # -- messages ------------------------------------------------------
     async def send(self, msg: Any) -> None:
+        """Send ``msg`` now (after anything :meth:`send_buffered` queued)."""
         data = self._encode(msg)
         self._tx += 1
         try:
-            await self.stream.send(data)
+            if self._pending:
+                frames, self._pending = self._pending, []
+                frames.append(data)
+                self._pending_bytes = 0
+                await self._send_many(frames)
+            else:
+                await self.stream.send(data)
         except TransportClosed:
             raise self._dead or TransportClosed(
                 f'channel to {self.uid} at {self.raddr} is closed') from None
+
+    async def send_buffered(self, msg: Any) -> None:
+        """Queue ``msg`` to go out with the next batch: written when the
+        sender next yields to the scheduler (by the channel's service task,
+        :meth:`run_heartbeat`), or at once when ``BATCH_FRAMES`` or
+        ``BATCH_BYTES`` are waiting. Streams use this so that a burst of
+        small messages costs one system call instead of one each; order with
+        :meth:`send` is preserved."""
+        if not self._service_running:
+            await self.send(msg)
+            return
+        data = self._encode(msg)
+        self._tx += 1
+        pending = self._pending
+        pending.append(data)
+        self._pending_bytes += len(data)
+        if (len(pending) >= BATCH_FRAMES
+                or self._pending_bytes >= BATCH_BYTES):
+            self._pending, self._pending_bytes = [], 0
+            try:
+                await self._send_many(pending)
+            except TransportClosed:
+                raise self._dead or TransportClosed(
+                    f'channel to {self.uid} at {self.raddr} is closed'
+                ) from None
+        elif len(pending) == 1:
+            self._flush_ev.set()
+
+    async def _send_many(self, frames: list) -> None:
+        many = getattr(self.stream, 'send_many', None)
+        if many is not None:
+            await many(frames)
+        else:
+            for data in frames:
+                await self.stream.send(data)
 
     async def recv(self) -> Any:
         recv = self.stream.recv
@@ -220,35 +271,61 @@ class Channel:
 
     # -- liveness ------------------------------------------------------
     async def run_heartbeat(self) -> None:
-        """Send heartbeats and watch for silence until the channel closes.
-        Run it in a nursery beside whatever reads the channel."""
+        """The channel's service task: flushes what :meth:`send_buffered`
+        queued, sends heartbeats, and closes the channel when the peer has
+        been silent past ``liveness_timeout``. Run it in a nursery beside
+        whatever reads the channel; it returns when the channel closes."""
         interval = self.heartbeat_interval
         misses_allowed = max(1, int(self.liveness_timeout / interval))
         last_rx, last_tx, silent = self._rx, self._tx, 0
-        while not self._closed:
-            await trio.sleep(interval)
-            if self._tx == last_tx:
-                try:
+        next_beat = trio.current_time() + interval
+        self._service_running = True
+        try:
+            while not self._closed:
+                if not self._pending:
+                    ev = self._flush_ev = trio.Event()
+                    with trio.move_on_at(next_beat):
+                        await ev.wait()
+                if self._pending:
+                    frames, self._pending = self._pending, []
+                    self._pending_bytes = 0
+                    await self._send_many(frames)
+                    continue
+                if trio.current_time() < next_beat:
+                    continue
+                next_beat = trio.current_time() + interval
+                if self._tx == last_tx:
                     await self.stream.send(b'')
-                except TransportClosed:
-                    return
-            last_tx = self._tx
-            if self._rx == last_rx and self._receiving:
-                # only silence while somebody waits counts: a reader that
-                # is itself slow (back-pressure) is not the peer's fault
-                silent += 1
-                if silent >= misses_allowed:
-                    self._dead = TransportClosed(
-                        f'peer {self.uid} at {self.raddr} sent nothing for '
-                        f'{silent * interval:.1f}s (liveness timeout '
-                        f'{self.liveness_timeout}s): it is hung or '
-                        f'unreachable')
-                    log.warning('%s', self._dead)
-                    await self.aclose()
-                    return
-            else:
-                silent = 0
-                last_rx = self._rx
+                last_tx = self._tx
+                if self._rx == last_rx and self._receiving:
+                    # only silence while somebody waits counts: a reader
+                    # that is itself slow (back-pressure) is not the peer's
+                    # fault
+                    silent += 1
+                    if silent >= misses_allowed:
+                        self._dead = TransportClosed(
+                            f'peer {self.uid} at {self.raddr} sent nothing '
+                            f'for {silent * interval:.1f}s (liveness timeout'
+                            f' {self.liveness_timeout}s): it is hung or '
+                            f'unreachable')
+                        log.warning('%s', self._dead)
+                        await self.aclose()
+                        return
+                else:
+                    silent = 0
+                    last_rx = self._rx
+        except TransportClosed:
+            return
+        finally:
+            self._service_running = False
+            if self._pending and not self._closed:
+                # flush what is left, bounded: the task is going away
+                frames, self._pending = self._pending, []
+                with trio.move_on_after(1, shield=True):
+                    try:
+                        await self._send_many(frames)
+                    except TransportClosed:
+                        pass
 
     # -- state ---------------------------------------------------------
     @property

@@ -22,7 +22,7 @@ class Context:
 
     async def send_yield(self, data) -> None:
         await self._task.take_credit()
-        await self.chan.send({'cid': self.cid, 'yield': data})
+        await self.chan.send_buffered({'cid': self.cid, 'yield': data})
 
     def __repr__(self) -> str:
         return f'<Context cid={self.cid} peer={self.chan.uid}>'

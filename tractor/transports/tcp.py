@@ -99,21 +99,39 @@ class SocketMsgStream:
 
     # -- sending -------------------------------------------------------
     async def send(self, data) -> None:
-        await checkpoint_if_cancelled()
-        if self._closed:
-            raise self._error or TransportClosed(f'{self} is closed')
         n = len(data)
         if n > self.max_frame:
             raise FrameTooLarge(
                 f'frame of {n} bytes exceeds max_frame={self.max_frame}; '
                 f'nothing was sent')
-        hdr = _pack_hdr(n)
+        if n < _JOIN_BELOW:
+            await self._send_chunks((_pack_hdr(n) + data,), 1)
+        else:
+            await self._send_chunks((_pack_hdr(n), data), 1)
+
+    async def send_many(self, frames) -> None:
+        """Send several frames with as few system calls as possible (one,
+        when they are small): the batching path for streams."""
+        parts = []
+        for data in frames:
+            n = len(data)
+            if n > self.max_frame:
+                raise FrameTooLarge(
+                    f'frame of {n} bytes exceeds max_frame={self.max_frame};'
+                    f' nothing was sent')
+            parts.append(_pack_hdr(n))
+            parts.append(data)
+        await self._send_chunks((b''.join(parts),), len(frames))
+
+    async def _send_chunks(self, chunks, nframes: int) -> None:
+        await checkpoint_if_cancelled()
+        if self._closed:
+            raise self._error or TransportClosed(f'{self} is closed')
         if self._writing:
-            # another task is writing: queue the frame for the batch it
+            # another task is writing: queue the frames for the batch it
             # flushes next (group commit), or take over as writer if that
             # task left (it was cancelled before its own frame went out)
-            self._queue.append(hdr)
-            self._queue.append(data)
+            self._queue.extend(chunks)
             self._qseq += 1
             mine = self._qseq
             while True:
@@ -133,15 +151,14 @@ class SocketMsgStream:
             return
         self._writing = True
         try:
-            if n < _JOIN_BELOW:
-                await self._write(hdr + data)
-            else:
-                await self._write(hdr)
-                await self._write(data, started=True)
+            started = False
+            for chunk in chunks:
+                await self._write(chunk, started)
+                started = True
             await self._flush_queue()
         finally:
             self._writer_left()
-        self._wcount += 1
+        self._wcount += nframes
         if self._wcount >= _YIELD_EVERY:
             self._wcount = 0
             await checkpoint()
