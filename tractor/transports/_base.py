@@ -41,6 +41,10 @@ And a message stream obeys these rules, which the conformance suite in
   :class:`TransportClosed` from ``send``/``recv``, promptly. Backend
   exceptions (``OSError``, ``pynng.Closed``, ``zmq.ZMQError``...) never leak.
   After ``aclose()`` both calls raise ``TransportClosed`` at once.
+* **Batching (optional).** A stream may offer ``async send_many(frames)``
+  to send a list of frames with fewer system calls; the Channel uses it
+  for bursts of stream items when present and falls back to one ``send``
+  per frame otherwise.
 * **Limits.** A frame above ``max_frame`` (a peer claiming a 4 GiB frame)
   is refused with :class:`FrameTooLarge` and the connection dropped.
 """
