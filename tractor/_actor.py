@@ -42,6 +42,7 @@ from ._exceptions import (
 from .codecs import CodecError, EncodeError
 from .log import get_logger
 from .transports import Addr, TransportClosed, get_transport
+from .transports._addr import advertised_addr
 
 log = get_logger(__name__)
 
@@ -132,7 +133,11 @@ class _ActorLifecycle:
                 self._cancel_scope = service_n.cancel_scope
                 transport = get_transport(accept_addr.transport)
                 self._listener = await transport.listen(accept_addr)
-                self.accept_addr = self._listener.addr
+                # listen on bind_addr, give others accept_addr: never a
+                # wildcard like 0.0.0.0 (see transports._addr)
+                self.bind_addr = self._listener.addr
+                self.accept_addr = advertised_addr(
+                    self.bind_addr, self.advertise_addr, self.arbiter_addr)
                 service_n.start_soon(self._serve_listener, self._listener)
                 if parent_addr is not None:
                     self._parent_chan = await self.connect(parent_addr)
@@ -243,6 +248,7 @@ class Actor(_ActorLifecycle):
         loglevel: str | None = None,
         secret: bytes | None = None,
         heartbeat: tuple | None = None,
+        advertise_addr=None,
     ) -> None:
         self.name = name
         self.uid = tuple(uid) if uid else (name, str(uuid.uuid4()))
@@ -255,6 +261,11 @@ class Actor(_ActorLifecycle):
         self.heartbeat = heartbeat
         self.arbiter_addr: Optional[Addr] = (
             Addr.parse(arbiter_addr, transport) if arbiter_addr else None)
+        #: what this actor listens on (may be a wildcard: 0.0.0.0:port)
+        self.bind_addr: Optional[Addr] = None
+        #: what it tells others, given as host, host:port or (host, port)
+        self.advertise_addr = advertise_addr
+        #: the address others reach it at (registered with the arbiter)
         self.accept_addr: Optional[Addr] = None
         self._mods: dict[str, Any] = {}
         self._peers: dict[tuple, list[Channel]] = {}

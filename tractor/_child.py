@@ -51,6 +51,7 @@ def _build_actor(config: dict):
         loglevel=config.get('loglevel'),
         secret=config.get('secret'),
         heartbeat=config.get('heartbeat'),
+        advertise_addr=config.get('advertise_addr'),
     )
 
 

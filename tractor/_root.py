@@ -16,6 +16,7 @@ from ._trionics import _collapse
 from .codecs import get_codec
 from .log import get_console_log, get_logger
 from .transports import Addr, TransportClosed, get_transport
+from .transports._addr import default_bind_toward
 
 log = get_logger(__name__)
 
@@ -24,7 +25,7 @@ DEFAULT_ARBITER = ('127.0.0.1', 1616)
 
 async def _start_root(async_fn, args, *, name, arbiter_addr, transport, codec,
                       rpc_module_paths, statespace, loglevel, secret,
-                      bind_addr, heartbeat, kwargs):
+                      bind_addr, advertise_addr, heartbeat, kwargs):
     arb = Addr.parse(arbiter_addr, transport)
     tr = get_transport(arb.transport)
     # The first root to bind the arbiter address becomes the arbiter; a
@@ -36,7 +37,8 @@ async def _start_root(async_fn, args, *, name, arbiter_addr, transport, codec,
         bind_err = err
     common = dict(rpc_module_paths=rpc_module_paths, statespace=statespace,
                   arbiter_addr=arb, transport=transport, codec=codec,
-                  loglevel=loglevel, secret=secret, heartbeat=heartbeat)
+                  loglevel=loglevel, secret=secret, heartbeat=heartbeat,
+                  advertise_addr=advertise_addr)
     if listener is not None:
         await listener.aclose()
         actor = Arbiter(name or 'arbiter', **common)
@@ -54,7 +56,10 @@ async def _start_root(async_fn, args, *, name, arbiter_addr, transport, codec,
                 f'arbiter answers there ({err}); pick another '
                 f'arbiter_addr') from err
         actor = Actor(name or 'root', **common)
-        accept = Addr.parse(bind_addr, transport) if bind_addr else arb.fresh()
+        # by default listen where the arbiter can reach us: on a program
+        # joining a remote arbiter, that is not the arbiter's own host
+        accept = (Addr.parse(bind_addr, transport) if bind_addr
+                  else default_bind_toward(arb))
     main = functools.partial(async_fn, *args, **kwargs)
     return await actor._async_main(accept, main=main)
 
@@ -72,6 +77,7 @@ def run(
     statespace: dict | None = None,
     secret: bytes | str | None = None,
     bind_addr=None,
+    advertise_addr=None,
     heartbeat: tuple | None = None,
     **kwargs,
 ) -> Any:
@@ -86,6 +92,15 @@ def run(
     ``msgpack``, so an unchanged program can be run over any transport.
     ``heartbeat=(interval, timeout)``
     tunes how fast a silent peer is declared dead.
+
+    Several hosts: ``arbiter_addr=('10.0.0.1', 1616)`` joins (or, on
+    10.0.0.1, becomes) the arbiter there. A root that joins listens by
+    default on this host's address on the route to the arbiter;
+    ``bind_addr=('0.0.0.0', 0)`` listens on every interface and
+    ``advertise_addr='203.0.113.7'`` (a host, ``host:port`` or
+    ``(host, port)``; else ``$TRACTOR_ADVERTISE_HOST``) says what address
+    to register, so other hosts can reach it. A wildcard is never
+    advertised, and children bind the way their parent did.
     """
     caller = sys._getframe(1).f_globals.get('__name__')
     if caller == '__mp_main__':
@@ -113,7 +128,8 @@ def run(
             transport=transport, codec=codec,
             rpc_module_paths=list(rpc_module_paths), statespace=statespace,
             loglevel=loglevel, secret=secret_bytes, bind_addr=bind_addr,
-            heartbeat=heartbeat, kwargs=kwargs))
+            advertise_addr=advertise_addr, heartbeat=heartbeat,
+            kwargs=kwargs))
     except BaseExceptionGroup as eg:
         exc = _collapse(eg)
         if exc is eg:

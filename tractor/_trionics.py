@@ -82,12 +82,16 @@ class ActorNursery:
         statespace: dict | None = None,
         loglevel: str | None = None,
         bind_addr=None,
+        advertise_addr=None,
     ) -> Portal:
         """Start a daemon actor serving ``rpc_module_paths``; it lives
-        until cancelled."""
+        until cancelled. ``bind_addr``/``advertise_addr``: where it
+        listens and what address it registers (see :func:`tractor.run`);
+        by default it binds like its parent (same host, or every
+        interface) and advertises the parent's host."""
         return await self._n.start(
             self._supervise, name, list(rpc_module_paths), statespace,
-            loglevel, bind_addr, None)
+            loglevel, (bind_addr, advertise_addr), None)
 
     async def run_in_actor(
         self,
@@ -98,6 +102,7 @@ class ActorNursery:
         loglevel: str | None = None,
         rpc_module_paths=(),
         bind_addr=None,
+        advertise_addr=None,
         **kwargs,
     ) -> Portal:
         """Start an actor that runs ``fn(**kwargs)`` and ends when it
@@ -116,16 +121,30 @@ class ActorNursery:
         self._mains_done = (trio.Event() if self._mains_done.is_set()
                             else self._mains_done)
         return await self._n.start(
-            self._supervise, name, paths, statespace, loglevel, bind_addr,
-            (mod, fn.__name__, kwargs))
+            self._supervise, name, paths, statespace, loglevel,
+            (bind_addr, advertise_addr), (mod, fn.__name__, kwargs))
 
     def _config(self, name, uid, paths, statespace, loglevel, bind_addr,
                 ready_cid) -> dict:
         actor = self._actor
+        bind_addr, advertise = bind_addr
         if bind_addr is not None:
             bind = Addr.parse(bind_addr, actor.transport)
         else:
-            bind = actor.accept_addr.fresh()
+            # like the parent: its host, or every interface if it is on
+            # every interface
+            bind = actor.bind_addr.fresh()
+        if (advertise is None and bind.is_wildcard
+                and actor.accept_addr.is_inet):
+            # same host as the parent, so the parent's advertised host
+            advertise = actor.accept_addr.host
+        # the child reaches its parent locally; an arbiter parent is also
+        # the child's arbiter (compared by address to reuse the channel)
+        parent = actor.bind_addr
+        if parent.is_wildcard:
+            parent = parent.with_host('::1' if ':' in parent.host
+                                      else '127.0.0.1')
+        arbiter = parent if actor.is_arbiter else actor.arbiter_addr
         return {
             'name': name,
             'uid': list(uid),
@@ -134,9 +153,10 @@ class ActorNursery:
             'loglevel': loglevel or actor.loglevel,
             'transport': actor.transport,
             'codec': actor.codec,
-            'arbiter_addr': str(actor.arbiter_addr),
-            'parent_addr': str(actor.accept_addr),
+            'arbiter_addr': str(arbiter),
+            'parent_addr': str(parent),
             'bind_addr': str(bind),
+            'advertise_addr': advertise,
             'ready_cid': ready_cid,
             'secret': actor.secret,
             'heartbeat': actor.heartbeat,
