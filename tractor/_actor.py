@@ -122,17 +122,22 @@ class _ActorLifecycle:
         parent_addr=None,
         ready_cid=None,
         main=None,
+        listener=None,
     ):
         """Serve until cancelled (a child) or until ``main`` returns (the
-        root); returns ``main()``'s result."""
+        root); returns ``main()``'s result. ``listener``, if given, is
+        already bound to ``accept_addr`` and is served instead of a new
+        one."""
         _state._set_current_actor(self)
         result = None
+        self._listener = listener
         try:
             async with trio.open_nursery() as service_n:
                 self._service_n = service_n
                 self._cancel_scope = service_n.cancel_scope
-                transport = get_transport(accept_addr.transport)
-                self._listener = await transport.listen(accept_addr)
+                if self._listener is None:
+                    transport = get_transport(accept_addr.transport)
+                    self._listener = await transport.listen(accept_addr)
                 # listen on bind_addr, give others accept_addr: never a
                 # wildcard like 0.0.0.0 (see transports._addr)
                 self.bind_addr = self._listener.addr

@@ -40,7 +40,9 @@ async def _start_root(async_fn, args, *, name, arbiter_addr, transport, codec,
                   loglevel=loglevel, secret=secret, heartbeat=heartbeat,
                   advertise_addr=advertise_addr)
     if listener is not None:
-        await listener.aclose()
+        # keep the bound listener: closing it and binding again would let
+        # another root take the address in between (and some transports,
+        # zmq, unbind asynchronously, so an immediate re-bind fails)
         actor = Arbiter(name or 'arbiter', **common)
         accept = arb
     else:
@@ -61,7 +63,7 @@ async def _start_root(async_fn, args, *, name, arbiter_addr, transport, codec,
         accept = (Addr.parse(bind_addr, transport) if bind_addr
                   else default_bind_toward(arb))
     main = functools.partial(async_fn, *args, **kwargs)
-    return await actor._async_main(accept, main=main)
+    return await actor._async_main(accept, main=main, listener=listener)
 
 
 def run(
