@@ -241,12 +241,26 @@ class ActorNursery:
         try:
             value = await portal.run(mod, fname, **kwargs)
         except BaseException as err:
-            portal._result = outcome.Error(err)
+            cancelled = (isinstance(err, trio.Cancelled)
+                         or (child.cancel_requested
+                             and isinstance(err, TransportClosed)))
+            if cancelled:
+                # no result, and not a failure: the actor was cancelled
+                # (its channel may close before our scope is cancelled).
+                # Never store a trio.Cancelled for result() to raise
+                # outside of the scope that was cancelled.
+                portal._result = outcome.Error(ActorFailure(
+                    f'actor {child.uid} was cancelled before {fname}() '
+                    f'returned', 'ActorFailure', child.uid))
+            else:
+                portal._result = outcome.Error(err)
             ready.set()
-            if isinstance(err, TransportClosed):
+            if isinstance(err, TransportClosed) and not cancelled:
                 raise ActorFailure(
                     f'actor {child.uid} died while running {fname}(): {err}',
                     'ActorFailure', child.uid) from err
+            if isinstance(err, TransportClosed):
+                return
             raise
         if not inspect.isasyncgen(value):
             portal._result = outcome.Value(value)
