@@ -74,10 +74,12 @@ import socket
 import stat
 import struct
 import uuid
+from collections import deque
 
 import trio
 from trio.lowlevel import (
     ParkingLot,
+    cancel_shielded_checkpoint,
     checkpoint,
     checkpoint_if_cancelled,
     notify_closing,
@@ -93,6 +95,11 @@ _POLLIN = zmq.POLLIN
 _POLLOUT = zmq.POLLOUT
 _NOBLOCK = zmq.NOBLOCK
 _EVENTS = zmq.EVENTS
+_RCVMORE = zmq.RCVMORE
+_ACK = struct.Struct('!Q')
+#: what a frame costs in the flow-control window besides its payload, so
+#: that a flood of empty frames is bounded too
+_FRAME_COST = 64
 _Again = zmq.Again
 _ZMQError = zmq.ZMQError
 
@@ -163,7 +170,7 @@ class _ZSock:
 
     __slots__ = ('sock', 'mon', 'ep', 'wait_fd', 'events', 'closed', 'gone',
                  'on_event', '_polling', '_poll_cs', '_poll_mask', '_lots',
-                 '_mon_fd', '_sock_fd')
+                 '_mon_fd', '_sock_fd', 'mon_seq')
 
     def __init__(self, sock: zmq.Socket, monitor: bool = True) -> None:
         self.sock = sock
@@ -173,11 +180,11 @@ class _ZSock:
         self.closed = False
         self.gone: TransportClosed | None = None  # set by on_event
         self.on_event = None
+        self.mon_seq = 0  # monitor events seen so far
         self._polling = False
         self._poll_cs: trio.CancelScope | None = None
         self._poll_mask = 0
-        self._lots = {_POLLIN: ParkingLot(), _POLLOUT: ParkingLot(),
-                      0: ParkingLot()}
+        self._lots: dict[int, ParkingLot] = {}
         self._sock_fd = sock.getsockopt(zmq.FD)
         self._mon_fd = -1
         if monitor:
@@ -196,11 +203,14 @@ class _ZSock:
     def publish(self, ev: int) -> None:
         """Record fresh ZMQ_EVENTS and wake the waiters it satisfies."""
         self.events = ev
-        lots = self._lots
-        if ev & _POLLIN and lots[_POLLIN]:
-            lots[_POLLIN].unpark_all()
-        if ev & _POLLOUT and lots[_POLLOUT]:
-            lots[_POLLOUT].unpark_all()
+        if ev:
+            self.wake(ev)
+
+    def wake(self, ev: int) -> None:
+        """Wake every waiter whose mask ``ev`` satisfies (they re-check)."""
+        for mask, lot in self._lots.items():
+            if ev & mask and lot:
+                lot.unpark_all()
         cs = self._poll_cs
         if cs is not None and ev & self._poll_mask:
             cs.cancel()
@@ -233,6 +243,7 @@ class _ZSock:
                 return
             except _ZMQError:
                 return
+            self.mon_seq += 1
             if self.on_event is not None and len(frames[0]) >= 6:
                 ev, val = _EV_HDR.unpack_from(frames[0])
                 self.on_event(ev, val)
@@ -262,12 +273,17 @@ class _ZSock:
         if self.events & mask:
             return
         if self._polling:
-            await self._lots[mask].park()
+            lot = self._lots.get(mask)
+            if lot is None:
+                lot = self._lots[mask] = ParkingLot()
+            await lot.park()
             return
         self._polling = True
+        seq = self.mon_seq
         try:
             self.refresh()
-            if self.closed or self.gone is not None or self.events & mask:
+            if (self.closed or self.gone is not None or self.events & mask
+                    or self.mon_seq != seq):
                 await checkpoint()
                 return
             with trio.CancelScope(deadline=deadline) as cs:
@@ -332,6 +348,7 @@ class ZMQMsgStream:
         max_frame: int,
         linger_ms: int,
         dialer: bool,
+        window: int = 8 * 1024 * 1024,
     ) -> None:
         self._zs = zs
         self._sock = zs.sock
@@ -341,6 +358,8 @@ class ZMQMsgStream:
         self.max_frame = max_frame
         self._linger = linger_ms
         self._dialer = dialer
+        #: the per-peer endpoint a listener-side stream was bound to
+        self.bound_endpoint = ''
         self._closed = False
         self._error: TransportClosed | None = None
         self.connected = False
@@ -348,6 +367,17 @@ class ZMQMsgStream:
         self._candidates: list[int] = []
         self._rcount = 0
         self._wcount = 0
+        # flow control (see _pull)
+        self._window = window
+        self._ack_every = max(1, window // 4)
+        self._sent = 0        # bytes (plus per-frame cost) sent
+        self._acked = 0       # ... of which the peer's reader has taken
+        self._consumed = 0    # bytes (plus cost) our reader has taken
+        self._last_ack = 0    # ... as last reported to the peer
+        self._ack_due = False
+        self._ack_target = 0  # ack once consumed reaches this (if set)
+        self._requested = 0   # _sent when we last asked for credit
+        self._inbox: deque = deque()  # frames read while seeking credit
 
     def __repr__(self) -> str:
         return f'<ZMQMsgStream {self.local_addr} -> {self.peer_addr}>'
@@ -397,6 +427,66 @@ class ZMQMsgStream:
         else:
             self.peer_addr = Addr(t, 'tcp', host=ph, port=pp)
 
+    # -- flow control --------------------------------------------------
+    # zmq's high-water mark counts messages, not bytes, so on its own it
+    # lets ``hwm x max_frame`` bytes pile up. On top of it runs a byte
+    # credit: a sender may have at most ``window`` bytes (frame lengths
+    # plus _FRAME_COST each) not yet handed to the peer's application;
+    # the reader reports its running total in a two-part control message
+    # ``[b'', b'A' + u64]`` (a data frame is always one part, so only an
+    # empty frame needs the RCVMORE check).
+    def _pull(self):
+        """One message off the socket: a data frame, or None for a control
+        message (handled here). Raises zmq.Again when there is none."""
+        sock = self._sock
+        data = sock.recv(_NOBLOCK)
+        if data or not sock.getsockopt(_RCVMORE):
+            return data
+        ctrl = sock.recv(_NOBLOCK)
+        while sock.getsockopt(_RCVMORE):
+            sock.recv(_NOBLOCK)
+        if len(ctrl) == 9:
+            (value,) = _ACK.unpack_from(ctrl, 1)
+            kind = ctrl[:1]
+            if kind == b'A':
+                if value > self._acked:
+                    self._acked = value
+                    # senders waiting for credit wait for POLLIN
+                    self._zs.wake(_POLLIN)
+            elif kind == b'R':
+                # the peer's sender is blocked; it needs everything up to
+                # ``value`` acknowledged once our reader has taken it
+                if value <= self._consumed:
+                    self._ack_due = True
+                else:
+                    self._ack_target = max(self._ack_target, value)
+        return None
+
+    def _send_ack(self) -> None:
+        try:
+            self._sock.send_multipart(
+                [b'', b'A' + _ACK.pack(self._consumed)], _NOBLOCK)
+        except _Again:
+            return  # retried on the next send/recv, or while recv waits
+        self._last_ack = self._consumed
+        self._ack_due = False
+        if self._ack_target and self._consumed >= self._ack_target:
+            self._ack_target = 0
+
+    def _request_credit(self) -> bool:
+        """Ask the peer to acknowledge everything we sent so far once it
+        is read (a quarter-window ack may never come for a small backlog
+        in front of a big frame). False if the socket is full."""
+        if self._requested == self._sent:
+            return True
+        try:
+            self._sock.send_multipart(
+                [b'', b'R' + _ACK.pack(self._sent)], _NOBLOCK)
+        except _Again:
+            return False
+        self._requested = self._sent
+        return True
+
     # -- sending -------------------------------------------------------
     async def send(self, data) -> None:
         await checkpoint_if_cancelled()
@@ -408,6 +498,7 @@ class ZMQMsgStream:
                 f'frame of {n} bytes exceeds max_frame={self.max_frame}; '
                 f'nothing was sent')
         copy = n < _ZERO_COPY_FROM or type(data) is not bytes
+        cost = n + _FRAME_COST
         zs = self._zs
         sock = self._sock
         while True:
@@ -416,6 +507,32 @@ class ZMQMsgStream:
             if zs.gone is not None:
                 self._close_now(zs.gone)
                 raise self._error
+            if self._ack_due:
+                self._send_ack()
+            out = self._sent - self._acked
+            if out and out + cost > self._window:
+                # out of credit: read what the peer sent (keeping data for
+                # recv) until an ack arrives
+                try:
+                    while out and out + cost > self._window:
+                        frame = self._pull()
+                        if frame is not None:
+                            self._inbox.append(frame)
+                            zs.wake(_POLLIN)
+                        out = self._sent - self._acked
+                except _Again:
+                    asked = self._request_credit()
+                    zs.after_op()
+                    if self._ack_due:
+                        self._send_ack()
+                    await zs.wait(_POLLIN if asked and not self._ack_due
+                                  else _POLLIN | _POLLOUT)
+                    continue
+                except _ZMQError as err:
+                    exc = _closed(err, 'send failed')
+                    self._close_now(exc)
+                    raise exc from None
+                zs.after_op()
             try:
                 sock.send(data, _NOBLOCK, copy=copy)
             except _Again:
@@ -426,40 +543,60 @@ class ZMQMsgStream:
                 exc = _closed(err, 'send failed')
                 self._close_now(exc)
                 raise exc from None
+            self._sent += cost
             zs.after_op()
             self._wcount += 1
             if self._wcount >= _YIELD_EVERY:
                 self._wcount = 0
-                await checkpoint()
+                # the frame is out: yield, but a cancel must not
+                # make it look unsent
+                await cancel_shielded_checkpoint()
             return
 
     # -- receiving -----------------------------------------------------
     async def recv(self) -> bytes:
         await checkpoint_if_cancelled()
         zs = self._zs
-        sock = self._sock
+        inbox = self._inbox
         while True:
             if self._closed:
                 raise self._error
-            try:
-                data = sock.recv(_NOBLOCK)
-            except _Again:
+            if inbox:
+                data = inbox.popleft()
+            else:
+                try:
+                    data = self._pull()
+                except _Again:
+                    zs.after_op()
+                    if zs.gone is not None:
+                        # everything that arrived before the loss is read
+                        self._close_now(zs.gone)
+                        raise self._error
+                    if self._ack_due:
+                        self._send_ack()
+                    await zs.wait(_POLLIN | _POLLOUT if self._ack_due
+                                  else _POLLIN)
+                    continue
+                except _ZMQError as err:
+                    exc = _closed(err, 'recv failed')
+                    self._close_now(exc)
+                    raise exc from None
                 zs.after_op()
-                if zs.gone is not None:
-                    # everything that arrived before the loss is read
-                    self._close_now(zs.gone)
-                    raise self._error
-                await zs.wait(_POLLIN)
-                continue
-            except _ZMQError as err:
-                exc = _closed(err, 'recv failed')
-                self._close_now(exc)
-                raise exc from None
-            zs.after_op()
+                if data is None:
+                    continue
+            self._consumed += len(data) + _FRAME_COST
+            if self._ack_due or (self._consumed - self._last_ack
+                                 >= self._ack_every) or (
+                    self._ack_target and self._consumed >= self._ack_target):
+                self._ack_due = True
+                if not self._closed:
+                    self._send_ack()
+                    zs.after_op()
             self._rcount += 1
             if self._rcount >= _YIELD_EVERY:
                 self._rcount = 0
-                await checkpoint()
+                # never lose the frame to a cancel here
+                await cancel_shielded_checkpoint()
             return data
 
     async def _wait_connected(self, deadline: float) -> None:
@@ -487,6 +624,12 @@ class ZMQMsgStream:
         self._closed = True
         self._error = err or TransportClosed(f'{self} was closed locally')
         self._zs.close(self._linger)
+        if self.bound_endpoint.startswith('ipc://'):
+            # our own per-peer path; libzmq may or may not remove it later
+            try:
+                os.unlink(self.bound_endpoint[6:])
+            except OSError:
+                pass
 
     async def aclose(self) -> None:
         self._close_now()
@@ -649,6 +792,7 @@ class ZMQTransport:
         max_frame: int = DEFAULT_MAX_FRAME,
         *,
         hwm: int = 1000,
+        window: int = 8 * 1024 * 1024,
         linger_ms: int = 1000,
         connect_timeout: float = 5.0,
         handshake_timeout: float = 10.0,
@@ -656,6 +800,7 @@ class ZMQTransport:
     ) -> None:
         self.max_frame = max_frame
         self.hwm = hwm
+        self.window = window
         self.linger_ms = linger_ms
         self.connect_timeout = connect_timeout
         self.handshake_timeout = handshake_timeout
@@ -704,9 +849,11 @@ class ZMQTransport:
             endpoint = f'tcp://{h}:*'
             zs = self._stream_socket(zmq.PAIR, dialer=False, ipv6=':' in host)
         stream = ZMQMsgStream(zs, laddr, laddr, max_frame=self.max_frame,
-                              linger_ms=self.linger_ms, dialer=False)
+                              linger_ms=self.linger_ms, dialer=False,
+                              window=self.window)
         try:
             zs.sock.bind(endpoint)
+            stream.bound_endpoint = endpoint
             if laddr.scheme != 'ipc':
                 bound = zs.sock.getsockopt(zmq.LAST_ENDPOINT).decode()
                 where = bound.rpartition(':')[2]
@@ -762,7 +909,8 @@ class ZMQTransport:
         except _ZMQError as err:
             raise _closed(err, f'cannot connect to {addr}') from None
         stream = ZMQMsgStream(zs, addr, addr, max_frame=self.max_frame,
-                              linger_ms=self.linger_ms, dialer=True)
+                              linger_ms=self.linger_ms, dialer=True,
+                              window=self.window)
         try:
             zs.sock.connect(endpoint)
             await stream._wait_connected(deadline)
