@@ -21,6 +21,7 @@ import struct
 
 import trio
 from trio.lowlevel import (
+    cancel_shielded_checkpoint,
     checkpoint,
     checkpoint_if_cancelled,
     notify_closing,
@@ -40,7 +41,9 @@ _READ_SIZE = 256 * 1024
 # write; longer ones go out as header + payload without a copy
 _JOIN_BELOW = 64 * 1024
 # return to the scheduler at least once every this many operations that
-# completed without waiting, so a busy stream cannot starve other tasks
+# completed without waiting, so a busy stream cannot starve other tasks;
+# shielded, because the frame is already taken or sent by then and a
+# cancellation there would lose it
 _YIELD_EVERY = 32
 
 # TCP liveness: a dead host (no RST ever arrives) is noticed by keepalive
@@ -161,7 +164,7 @@ class SocketMsgStream:
         self._wcount += nframes
         if self._wcount >= _YIELD_EVERY:
             self._wcount = 0
-            await checkpoint()
+            await cancel_shielded_checkpoint()
 
     async def _flush_queue(self) -> None:
         while self._queue:
@@ -228,7 +231,7 @@ class SocketMsgStream:
                 self._rcount += 1
                 if self._rcount >= _YIELD_EVERY:
                     self._rcount = 0
-                    await checkpoint()
+                    await cancel_shielded_checkpoint()
                 return frame
             await self._fill()
 
@@ -323,7 +326,7 @@ class SocketMsgStream:
 
     async def aclose(self) -> None:
         self._close_now()
-        await checkpoint()
+        await cancel_shielded_checkpoint()
 
 
 class SocketListener:
