@@ -326,7 +326,7 @@ class SocketMsgStream:
 
     async def aclose(self) -> None:
         self._close_now()
-        await cancel_shielded_checkpoint()
+        await checkpoint()
 
 
 class SocketListener:
@@ -361,7 +361,7 @@ class SocketListener:
                 if self._closed:
                     raise TransportClosed(f'{self} is closed') from None
                 continue
-            await checkpoint()
+            await cancel_shielded_checkpoint()
             return self._transport._wrap(conn, self.addr, peer)
 
     async def aclose(self) -> None:
