@@ -75,6 +75,10 @@ class MsgQueue:
 
     async def get(self):
         items = self._items
+        if items:
+            # a cancel point even when a message is ready: a reader whose
+            # stream is never empty must still see its cancel scope
+            await trio.lowlevel.checkpoint_if_cancelled()
         while not items:
             ev = self._waiter = trio.Event()
             await ev.wait()
@@ -208,6 +212,11 @@ class _ActorLifecycle:
             return
         if self.arbiter_addr is None:
             return
+        if not self._arbiter_is_parent() and self._service_n is not None:
+            # stay registered across arbiter restarts (see _registrar)
+            from ._registrar import keep_registered
+            await self._service_n.start(keep_registered, self)
+            return
         try:
             with trio.fail_after(5):
                 await self._call_arbiter(
@@ -220,6 +229,9 @@ class _ActorLifecycle:
                         self.uid, self.arbiter_addr, err)
 
     async def _unregister(self) -> None:
+        if self._registrar_scope is not None:
+            # leaving: the keeper must not register us again
+            self._registrar_scope.cancel()
         if not self._registered:
             return
         self._registered = False
@@ -283,6 +295,7 @@ class Actor(_ActorLifecycle):
         self._parent_chan: Optional[Channel] = None
         self._listener = None
         self._registered = False
+        self._registrar_scope: Optional[trio.CancelScope] = None
 
     def __repr__(self) -> str:
         return f'<{type(self).__name__} {self.uid} at {self.accept_addr}>'
