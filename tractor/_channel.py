@@ -122,8 +122,11 @@ class Channel:
     ) -> 'Channel':
         """Dial ``addr``, run the handshake and return the Channel."""
         a = Addr.parse(addr, transport)
+        # resolve the codec first: an unknown name must fail with
+        # UnknownCodec before anything is dialed (and no stream leaks)
+        codec_obj = get_codec(codec) if isinstance(codec, str) else codec
         stream = await get_transport(a.transport).connect(a)
-        chan = cls(stream, codec, transport=a.transport, **kw)
+        chan = cls(stream, codec_obj, transport=a.transport, **kw)
         try:
             await chan.handshake(uid, secret=secret, role='dial')
         except BaseException:
@@ -146,16 +149,18 @@ class Channel:
             'v': PROTOCOL_VERSION, 'codec': self.codec.name,
             'uid': list(uid), 'nonce': nonce.hex(),
         }).encode()
-        with trio.fail_after(timeout or HANDSHAKE_TIMEOUT):
-            try:
-                await self.stream.send(hello)
-                peer = self._parse_hello(await self.stream.recv())
-                peer_nonce = bytes.fromhex(peer['nonce'])
-                await self.stream.send(
-                    _PROOF + _auth.proof(key, role, peer_nonce, nonce))
-                got = await self.stream.recv()
-            except trio.TooSlowError:
-                raise
+        limit = timeout or HANDSHAKE_TIMEOUT
+        with trio.move_on_after(limit) as too_slow:
+            await self.stream.send(hello)
+            peer = self._parse_hello(await self.stream.recv())
+            peer_nonce = bytes.fromhex(peer['nonce'])
+            await self.stream.send(
+                _PROOF + _auth.proof(key, role, peer_nonce, nonce))
+            got = await self.stream.recv()
+        if too_slow.cancelled_caught:
+            raise HandshakeError(
+                f'peer at {self.raddr} did not complete the tractor '
+                f'handshake within {limit}s; dropping it')
         if not got.startswith(_PROOF):
             raise HandshakeError(
                 f'peer at {self.raddr} sent no proof of the shared secret')
@@ -275,11 +280,33 @@ class Channel:
         queued, sends heartbeats, and closes the channel when the peer has
         been silent past ``liveness_timeout``. Run it in a nursery beside
         whatever reads the channel; it returns when the channel closes."""
-        interval = self.heartbeat_interval
-        misses_allowed = max(1, int(self.liveness_timeout / interval))
-        last_rx, last_tx, silent = self._rx, self._tx, 0
-        next_beat = trio.current_time() + interval
         self._service_running = True
+        try:
+            async with trio.open_nursery() as n:
+                # the liveness watch runs apart from the sending: a send
+                # blocked on a peer that stopped reading (SIGSTOPped, hung)
+                # must not keep that peer from being declared dead -- which
+                # closes the stream and so also wakes the blocked send
+                n.start_soon(self._watch_liveness)
+                await self._service_sends()
+                n.cancel_scope.cancel()
+        finally:
+            self._service_running = False
+            if self._pending and not self._closed:
+                # flush what is left, bounded: the task is going away
+                frames, self._pending = self._pending, []
+                with trio.move_on_after(1, shield=True):
+                    try:
+                        await self._send_many(frames)
+                    except TransportClosed:
+                        pass
+
+    async def _service_sends(self) -> None:
+        """Flush buffered sends; send a heartbeat when nothing else went
+        out for ``heartbeat_interval``."""
+        interval = self.heartbeat_interval
+        last_tx = self._tx
+        next_beat = trio.current_time() + interval
         try:
             while not self._closed:
                 if not self._pending:
@@ -291,41 +318,40 @@ class Channel:
                     self._pending_bytes = 0
                     await self._send_many(frames)
                     continue
-                if trio.current_time() < next_beat:
+                if self._closed or trio.current_time() < next_beat:
                     continue
                 next_beat = trio.current_time() + interval
                 if self._tx == last_tx:
                     await self.stream.send(b'')
                 last_tx = self._tx
-                if self._rx == last_rx and self._receiving:
-                    # only silence while somebody waits counts: a reader
-                    # that is itself slow (back-pressure) is not the peer's
-                    # fault
-                    silent += 1
-                    if silent >= misses_allowed:
-                        self._dead = TransportClosed(
-                            f'peer {self.uid} at {self.raddr} sent nothing '
-                            f'for {silent * interval:.1f}s (liveness timeout'
-                            f' {self.liveness_timeout}s): it is hung or '
-                            f'unreachable')
-                        log.warning('%s', self._dead)
-                        await self.aclose()
-                        return
-                else:
-                    silent = 0
-                    last_rx = self._rx
         except TransportClosed:
             return
-        finally:
-            self._service_running = False
-            if self._pending and not self._closed:
-                # flush what is left, bounded: the task is going away
-                frames, self._pending = self._pending, []
-                with trio.move_on_after(1, shield=True):
-                    try:
-                        await self._send_many(frames)
-                    except TransportClosed:
-                        pass
+
+    async def _watch_liveness(self) -> None:
+        """Close the channel once nothing at all arrived for
+        ``liveness_timeout`` while somebody was waiting for it."""
+        interval = self.heartbeat_interval
+        misses_allowed = max(1, int(self.liveness_timeout / interval))
+        last_rx, silent = self._rx, 0
+        while not self._closed:
+            await trio.sleep(interval)
+            if self._rx == last_rx and self._receiving:
+                # only silence while somebody waits counts: a reader that
+                # is itself slow (back-pressure) is not the peer's fault
+                silent += 1
+                if silent >= misses_allowed:
+                    self._dead = TransportClosed(
+                        f'peer {self.uid} at {self.raddr} sent nothing '
+                        f'for {silent * interval:.1f}s (liveness timeout'
+                        f' {self.liveness_timeout}s): it is hung or '
+                        f'unreachable')
+                    log.warning('%s', self._dead)
+                    await self.aclose()
+                    self._flush_ev.set()  # wake the send loop to exit
+                    return
+            else:
+                silent = 0
+                last_rx = self._rx
 
     # -- state ---------------------------------------------------------
     @property

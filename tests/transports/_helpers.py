@@ -259,3 +259,24 @@ async def raw_wait_closed(sock: trio.SocketStream) -> None:
                 return
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return
+
+
+@asynccontextmanager
+async def channel_pair(addr: Addr, codec: str, **chan_kw
+                       ) -> AsyncIterator[tuple[Channel, Channel]]:
+    """Two handshaken Channels over a fresh stream pair: ``(dialer,
+    listener side)``."""
+    async with stream_pair(addr) as (_, client, server):
+        a = Channel(client, codec, **chan_kw)
+        b = Channel(server, codec, **chan_kw)
+        with trio.fail_after(10):
+            async with trio.open_nursery() as n:
+                n.start_soon(lambda: a.handshake(('dialer', '1'),
+                                                 secret=SECRET, role='dial'))
+                n.start_soon(lambda: b.handshake(('listener', '2'),
+                                                 secret=SECRET,
+                                                 role='listen'))
+        try:
+            yield a, b
+        finally:
+            await close_all(a, b)

@@ -1,0 +1,164 @@
+"""The codec contract (``tractor/codecs/_base.py``) for every available
+codec: runtime-shaped messages round-trip identically, sequences come back
+as lists, values a format cannot carry raise EncodeError naming their type,
+bytes that are not a message raise DecodeError, and no message encodes to
+the empty frame (reserved for heartbeats)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tractor.codecs import (
+    Codec,
+    CodecError,
+    DecodeError,
+    EncodeError,
+    UnknownCodec,
+    available_codecs,
+    get_codec,
+)
+
+from .test_channel import RUNTIME_MSGS, as_received
+
+pytestmark = pytest.mark.timeout(60)
+
+def _nest(depth):
+    msg = [1]
+    for i in range(depth):
+        msg = [msg] if i % 2 else {'d': msg}
+    return msg
+
+
+EXTRA_MSGS = [
+    {'unicode': 'ascii, λ, ☃, 😀, 日本語, \u200b, \x00 nul, "quotes" \\ \n'},
+    {'': 'empty key', ' ': 'space key', 'ключ': 'unicode key'},
+    [[], [[]], {}, [{}], {'a': {}}],
+    {'big': 2**64 - 1, 'neg': -2**63, 'zero': 0, 'float': 0.1 + 0.2},
+    {'floats': [1e-300, -1e300, 3.141592653589793, 2.0 ** 52 + 0.5]},
+    {'bool_vs_int': [True, 1, False, 0]},
+    list(range(-40, 300)),
+    {'deep': _nest(30)},
+]
+
+
+@pytest.fixture(params=available_codecs())
+def codec(request) -> Codec:
+    return get_codec(request.param)
+
+
+def test_builtin_codecs_available():
+    assert {'msgpack', 'json'} <= set(available_codecs())
+
+
+def test_codec_protocol(codec):
+    assert isinstance(codec, Codec)
+    assert codec.name in available_codecs()
+    assert get_codec(codec.name) is codec
+
+
+@pytest.mark.parametrize('msg', RUNTIME_MSGS + EXTRA_MSGS,
+                         ids=lambda m: type(m).__name__)
+def test_roundtrip(codec, msg):
+    data = codec.encode(msg)
+    assert isinstance(data, (bytes, bytearray))
+    assert len(data) > 0, 'the empty frame is reserved for heartbeats'
+    got = codec.decode(data)
+    assert got == as_received(msg)
+    # types survive, not just values: True is not 1, 1.0 is not 1
+    assert _types(got) == _types(as_received(msg))
+
+
+def _types(obj):
+    if isinstance(obj, list):
+        return ['list', [_types(x) for x in obj]]
+    if isinstance(obj, dict):
+        return ['dict', {k: _types(v) for k, v in obj.items()}]
+    return type(obj).__name__
+
+
+@pytest.mark.parametrize('msg', [None, '', 0, False, [], {}, 0.0],
+                         ids=repr)
+def test_never_encodes_to_empty_frame(codec, msg):
+    assert codec.encode(msg) != b''
+    assert codec.decode(codec.encode(msg)) == msg
+
+
+def test_tuples_come_back_as_lists(codec):
+    msg = {'t': (1, 'two', (3, (4,))), 'l': [(), ()]}
+    got = codec.decode(codec.encode(msg))
+    assert got == {'t': [1, 'two', [3, [4]]], 'l': [[], []]}
+    assert type(got['t']) is list and type(got['t'][2]) is list
+    top = codec.decode(codec.encode((1, 2)))
+    assert top == [1, 2] and type(top) is list
+
+
+def test_bytes(codec):
+    msg = {'blob': b'\x00\xff' * 100, 'empty': b''}
+    if codec.name == 'json':
+        with pytest.raises(EncodeError) as info:
+            codec.encode(msg)
+        text = str(info.value)
+        assert 'bytes' in text and 'json' in text
+        # nested too, and the error is also a TypeError
+        with pytest.raises(TypeError):
+            codec.encode([1, {'x': [b'deep']}])
+    elif codec.name == 'msgpack':
+        assert codec.decode(codec.encode(msg)) == msg
+    else:  # a third-party codec: either carries bytes or says so
+        try:
+            assert codec.decode(codec.encode(msg)) == msg
+        except EncodeError as err:
+            assert 'bytes' in str(err)
+
+
+class Custom:
+    pass
+
+
+@pytest.mark.parametrize('bad', [
+    Custom(),
+    {'nested': [1, 2, {'deep': Custom()}]},
+    {1, 2},
+    object(),
+    complex(1, 2),
+], ids=['custom', 'nested-custom', 'set', 'object', 'complex'])
+def test_unencodable_names_the_type(codec, bad):
+    with pytest.raises(EncodeError) as info:
+        codec.encode(bad)
+    text = str(info.value)
+    want = {Custom: 'Custom', set: 'set', object: 'object',
+            complex: 'complex'}
+    inner = bad['nested'][2]['deep'] if isinstance(bad, dict) else bad
+    assert want[type(inner)] in text
+    assert codec.name in text
+    assert isinstance(info.value, CodecError)
+
+
+@pytest.mark.parametrize('data', [
+    b'\xc1',                      # msgpack's never-used byte
+    b'\xff\xfe\xfd garbage',
+    b'{"unterminated": ',
+    b'\x92\x01',                  # msgpack array of 2 with one element
+    b'\x80\x80\x80 not utf-8 \xff',
+], ids=['c1', 'garbage', 'unterminated-json', 'short-msgpack', 'bad-utf8'])
+def test_garbage_raises_decode_error(codec, data):
+    with pytest.raises(DecodeError) as info:
+        codec.decode(data)
+    assert codec.name in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_nan_and_inf(codec):
+    got = codec.decode(codec.encode([math.inf, -math.inf, math.nan]))
+    assert got[0] == math.inf and got[1] == -math.inf and math.isnan(got[2])
+
+
+def test_unknown_codec_lists_available():
+    with pytest.raises(UnknownCodec) as info:
+        get_codec('yaml')
+    text = str(info.value)
+    assert 'yaml' in text
+    for name in available_codecs():
+        assert name in text
+    assert isinstance(info.value, LookupError)
