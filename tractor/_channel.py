@@ -105,6 +105,10 @@ class Channel:
         # send_buffered() state
         self._pending: list = []
         self._pending_bytes = 0
+        # a transport without send_many gets one frame per send() call; a
+        # batch must then go out under a lock (see _send_many)
+        self._native_send_many = getattr(stream, 'send_many', None)
+        self._send_lock = trio.Lock()
         self._flush_ev = trio.Event()
         self._service_running = False
 
@@ -210,8 +214,11 @@ class Channel:
                 frames.append(data)
                 self._pending_bytes = 0
                 await self._send_many(frames)
-            else:
+            elif self._native_send_many is not None:
                 await self.stream.send(data)
+            else:
+                async with self._send_lock:
+                    await self.stream.send(data)
         except TransportClosed:
             raise self._dead or TransportClosed(
                 f'channel to {self.uid} at {self.raddr} is closed') from None
@@ -244,10 +251,15 @@ class Channel:
             self._flush_ev.set()
 
     async def _send_many(self, frames: list) -> None:
-        many = getattr(self.stream, 'send_many', None)
+        many = self._native_send_many
         if many is not None:
             await many(frames)
-        else:
+            return
+        # Frame by frame: hold the lock for the whole batch, else the
+        # frames of two concurrent batches (the service task's flush and a
+        # full batch, or a send() racing a flush) interleave and reach the
+        # peer out of order.
+        async with self._send_lock:
             for data in frames:
                 await self.stream.send(data)
 
