@@ -4,6 +4,7 @@ from __future__ import annotations
 import builtins
 import traceback
 
+from .codecs import DecodeError, EncodeError
 from .transports import TransportClosed
 
 
@@ -44,7 +45,9 @@ def _lookup_type(name: str):
     return {'RemoteActorError': RemoteActorError,
             'ModuleNotExposed': ModuleNotExposed,
             'NoSuchFunction': NoSuchFunction,
-            'TransportClosed': TransportClosed}.get(name)
+            'TransportClosed': TransportClosed,
+            'EncodeError': EncodeError,
+            'DecodeError': DecodeError}.get(name)
 
 
 def pack_error(exc: BaseException, uid) -> dict:
