@@ -6,7 +6,7 @@ Variants: nng+tcp nng+ipc raw+tcp raw+ipc tcp uds. For each, a child
 process connects, echoes N_PING 5-byte pings, then counts N_STREAM 50-byte
 frames and answers b'done'. Reported: mean round trip (us) and one-way
 throughput (frames/s). The raw pynng peers use the same technique as the
-transport: non-blocking send/recv on a Pair0 with 64-message buffers,
+transport: non-blocking send/recv on a Pair0 with 32-message buffers (as the transport),
 waiting on recv_fd/send_fd with trio.lowlevel.wait_readable.
 """
 import os
@@ -49,7 +49,7 @@ class RawPair:
 
 def _raw_sock():
     import pynng
-    return pynng.Pair0(recv_buffer_size=64, send_buffer_size=64)
+    return pynng.Pair0(recv_buffer_size=32, send_buffer_size=32)
 
 
 async def child(variant, addr):
@@ -123,9 +123,6 @@ if __name__ == '__main__':
     if os.environ.get('NNG_PROBE_BUFFER'):  # try another queue depth
         from tractor.transports import get_transport
         get_transport('nng').buffer = int(os.environ['NNG_PROBE_BUFFER'])
-    if os.environ.get('NNG_PROBE_RBUFFER'):
-        from tractor.transports import get_transport
-        get_transport('nng').recv_buffer = int(os.environ['NNG_PROBE_RBUFFER'])
     if sys.argv[1:2] == ['child']:
         trio.run(child, sys.argv[2], sys.argv[3])
     else:

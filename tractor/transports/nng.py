@@ -35,8 +35,9 @@ returning the frames already received.
 
 nng has no linger: closing a socket discards what is still queued. So
 ``aclose`` first waits (at most ``linger`` seconds, and only while the peer
-is there) until nng's per-pipe statistics show every sent frame written to
-the OS, so ``send(); aclose()`` delivers like it does over TCP.
+is there and keeps taking frames) until nng's per-pipe statistics show
+every sent frame written to the OS, so ``send(); aclose()`` delivers like
+it does over TCP.
 """
 from __future__ import annotations
 
@@ -71,12 +72,19 @@ _nng_msg_len = _lib.nng_msg_len
 _nng_msg_free = _lib.nng_msg_free
 _unpack = _ffi.unpack
 
-# messages nng may queue per direction on each side of a stream, before
-# send() blocks (nng counts messages, not bytes; its maximum is 8192)
-_BUFFER = 64
+# messages nng queues per direction on each side of a stream before send()
+# blocks. nng counts messages, not bytes, so a reader that stops holds up to
+# about 2 * _BUFFER + 2 frames (plus kernel buffers) in flight: 32 keeps
+# that modest for big frames while small frames still stream at ~150k/s
+# (16 halves that, 64 gains little)
+_BUFFER = 32
 # return to the scheduler at least once every this many operations that
-# completed without waiting, so a busy stream cannot starve other tasks
-_YIELD_EVERY = 32
+# completed without waiting, or every MiB copied (a 16 MiB frame is
+# milliseconds of memcpy), so a busy stream cannot starve other tasks
+_YIELD_EVERY = 32  # (each MiB of a frame counts as another 32)
+# aclose() stops waiting for queued frames to drain once the peer has taken
+# none for this long
+_LINGER_STALL = 0.2
 # a dialer whose peer left must never quietly redial (we close it anyway)
 _NO_RECONNECT_MS = 24 * 3600 * 1000
 # the rendezvous exchange is tiny; refuse anything bigger
@@ -249,7 +257,12 @@ class NNGMsgStream:
 
     # -- sending -------------------------------------------------------
     async def send(self, data) -> None:
-        await checkpoint_if_cancelled()
+        if self._wcount >= _YIELD_EVERY:
+            # yield *before* sending: a cancellation here sends nothing
+            self._wcount = 0
+            await checkpoint()
+        else:
+            await checkpoint_if_cancelled()
         if self._closed or self._peer_gone:
             raise self._gone()
         n = len(data)
@@ -264,10 +277,7 @@ class NNGMsgStream:
             rv = _nng_send(self._h, data, n, _NONBLOCK)
             if rv == 0:
                 self._nsent += 1
-                self._wcount += 1
-                if self._wcount >= _YIELD_EVERY:
-                    self._wcount = 0
-                    await checkpoint()
+                self._wcount += 1 + (n >> 15)  # +32 per MiB
                 return
             if rv != _EAGAIN:
                 raise self._failed(rv, 'send')
@@ -288,7 +298,13 @@ class NNGMsgStream:
 
     # -- receiving -----------------------------------------------------
     async def recv(self) -> bytes:
-        await checkpoint_if_cancelled()
+        if self._rcount >= _YIELD_EVERY:
+            # yield *before* taking a frame: once taken, a frame must be
+            # returned, so no checkpoint may follow it
+            self._rcount = 0
+            await checkpoint()
+        else:
+            await checkpoint_if_cancelled()
         msgp = self._msgp
         while True:
             if self._closed:
@@ -300,10 +316,7 @@ class NNGMsgStream:
                 data = _unpack(_ffi.cast('char *', _nng_msg_body(msg)), n) \
                     if n else b''
                 _nng_msg_free(msg)
-                self._rcount += 1
-                if self._rcount >= _YIELD_EVERY:
-                    self._rcount = 0
-                    await checkpoint()
+                self._rcount += 1 + (n >> 15)  # +32 per MiB
                 return data
             if rv != _EAGAIN:
                 raise self._failed(rv, 'recv')
@@ -337,8 +350,14 @@ class NNGMsgStream:
 
     async def _linger(self) -> None:
         """Wait until nng has written every sent frame to the OS (nng drops
-        whatever is still queued when its socket closes)."""
-        deadline = trio.current_time() + self.linger
+        whatever is still queued when its socket closes). Gives up after
+        ``linger`` seconds, or as soon as the peer stops taking frames for
+        ``_LINGER_STALL`` (a hung or stopped peer must not hold a close
+        up: that close is often how it is being declared dead)."""
+        now = trio.current_time()
+        deadline = now + self.linger
+        stall_deadline = now + _LINGER_STALL
+        last_tx = -1
         delay = 0.0005
         while not (self._peer_gone or self._closed):
             pid = self._pipe_id
@@ -346,10 +365,14 @@ class NNGMsgStream:
                 tx = _pipe_tx_msgs(pid)
                 if tx is None or tx >= self._nsent:
                     return
-            if trio.current_time() >= deadline:
+                if tx != last_tx:
+                    last_tx = tx
+                    stall_deadline = trio.current_time() + _LINGER_STALL
+            now = trio.current_time()
+            if now >= deadline or now >= stall_deadline:
                 return
             await trio.sleep(delay)
-            delay = min(delay * 2, 0.02)
+            delay = min(delay * 2, 0.01)
 
     async def aclose(self) -> None:
         if self._closed:
@@ -503,7 +526,7 @@ class NNGTransport:
 
     def _pair_socket(self, scheme: str) -> pynng.Pair0:
         sock = pynng.Pair0(
-            recv_buffer_size=getattr(self, 'recv_buffer', self.buffer),
+            recv_buffer_size=self.buffer,
             send_buffer_size=self.buffer,
             recv_max_size=self.max_frame,
             reconnect_time_min=_NO_RECONNECT_MS,
@@ -608,8 +631,8 @@ class NNGTransport:
         elif head == _REPLY_ERR:
             raise TransportClosed(f'{addr} refused a stream: {rest}')
         else:
-            raise TransportClosed(
-                f'{addr} is not a tractor nng listener (replied {reply[:40]!r})')
+            raise TransportClosed(f'{addr} is not a tractor nng listener '
+                                  f'(it replied {reply[:40]!r})')
         # 2. attach to it
         sock = self._pair_socket(addr.scheme)
         stream = NNGMsgStream(sock, local, addr, self.max_frame, self.linger)
