@@ -518,8 +518,11 @@ class Actor(_ActorLifecycle):
                 result = fn(**kw)
                 data = {'cid': cid, 'return': result}
                 await chan.send(data)
-            except TransportClosed:
-                pass
+            except TransportClosed as err:
+                # our caller's channel is gone (then this send fails too,
+                # quietly), or the function lost a peer of its own: that
+                # is its error to report
+                await self._send_error(chan, cid, err)
             except BaseException as err:
                 if isinstance(err, trio.Cancelled):
                     raise
@@ -553,8 +556,12 @@ class Actor(_ActorLifecycle):
                     else:
                         result = await fn(**kw)
                         await chan.send({'cid': cid, 'return': result})
-                except TransportClosed:
-                    pass
+                except TransportClosed as err:
+                    # either our caller is gone (and this send fails too,
+                    # quietly) or the function lost a peer of its own (a
+                    # child it streamed from was killed): report that,
+                    # never leave the caller waiting for ever
+                    await self._send_error(chan, cid, err)
                 except trio.Cancelled:
                     raise
                 except BaseException as err:
