@@ -43,6 +43,8 @@ from tractor.transports._addr import (
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLES = os.path.join(os.path.dirname(HERE), 'examples', 'multihost')
 LINK_CLIENT = os.path.join(HERE, 'multihost', 'link_client.py')
+BIND_SERVICE = os.path.join(HERE, 'multihost', 'bind_service.py')
+WHERE_CLIENT = os.path.join(HERE, 'multihost', 'where_client.py')
 
 #: seconds between heartbeats and of silence before a peer is declared
 #: dead, for every program of the link test
@@ -271,6 +273,7 @@ class Hosts:
         self.switch = f'{tag}sw'
         self.ns = {h: f'{tag}{h}' for h in 'ABC'}
         self.ip = {h: f'{SUBNET}.{i}' for i, h in enumerate('ABC', 1)}
+        self.alias = {h: f'{SUBNET}.{i}' for i, h in enumerate('ABC', 11)}
         self.created: list[str] = []
         self.procs: list[Proc] = []
 
@@ -289,6 +292,9 @@ class Hosts:
             _ip('-n', sw, 'link', 'set', f'port{h}', 'master', 'br0')
             _ip('-n', sw, 'link', 'set', f'port{h}', 'up')
             _ip('-n', ns, 'addr', 'add', f'{self.ip[h]}/24', 'dev', 'eth0')
+            # a second address, to advertise something else than the
+            # route's default source address
+            _ip('-n', ns, 'addr', 'add', f'{self.alias[h]}/24', 'dev', 'eth0')
             _ip('-n', ns, 'link', 'set', 'eth0', 'up')
         for h in self.ns:
             self.wait_link(h, up=True)
@@ -442,3 +448,56 @@ def test_link_down_mid_stream(hosts, transport):
     cli.expect(r'^again \[1000, 1001, 1002, 1003, 1004\]$', 60)
     cli.expect('^recovered$', 30)
     assert cli.wait(30) == 0, cli.output()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize('transport', TRANSPORTS)
+def test_bind_and_advertise_choices(hosts, transport):
+    """Every way of choosing addresses gives one host B can reach:
+    ``bind_addr`` on tractor.run/start_actor/run_in_actor, wildcard binds
+    with ``advertise_addr`` or inheriting the parent's host, and
+    ``$TRACTOR_ADVERTISE_HOST``."""
+    pre = _prefix(transport)
+    c_ip, c_alias = hosts.ip['C'], hosts.alias['C']
+    env = _env(transport, PYTHONPATH=os.pathsep.join(
+        [EXAMPLES, os.environ.get('PYTHONPATH', '')]))
+    arb = hosts.run('A', [os.path.join(EXAMPLES, 'arbiter.py'), hosts.ip['A'],
+                          str(ARBITER_PORT)], env, 'arbiter')
+    arb.expect('arbiter ready at ', 30)
+    svc = hosts.run('C', [BIND_SERVICE, hosts.ip['A'], str(ARBITER_PORT),
+                          c_ip], env, 'bind_service')
+    svc.expect('^actors ready$', 30)
+    # the example service, told by the environment what to advertise
+    alias_svc = hosts.run(
+        'C', [os.path.join(EXAMPLES, 'service.py'), hosts.ip['A'],
+              str(ARBITER_PORT)],
+        dict(env, TRACTOR_ADVERTISE_HOST=c_alias), 'service')
+    alias_svc.expect(r'registered as ' + re.escape(f'{pre}{c_alias}:'), 30)
+
+    names = ['bind_service', 'pinned', 'wild_advertised', 'wild_inherited',
+             'runner', 'counter']
+    cli = hosts.run('B', [WHERE_CLIENT, hosts.ip['A'], str(ARBITER_PORT),
+                          *names], env, 'client')
+    seen = {}
+    for name in names:
+        m = cli.expect(rf'^{name} bind=(\S+) advertised=(\S+) '
+                       rf'reached=(\S+)$', 30)
+        seen[name] = m.groups()
+    cli.expect('^done$', 30)
+    assert cli.wait(30) == 0, cli.output()
+
+    def host_of(addr):
+        return Addr.parse(addr).host
+
+    want = {  # name: (bound host, advertised host)
+        'bind_service': (c_ip, c_ip),
+        'pinned': (c_ip, c_ip),
+        'wild_advertised': ('0.0.0.0', c_ip),
+        'wild_inherited': ('0.0.0.0', c_ip),
+        'runner': ('0.0.0.0', c_ip),
+        'counter': ('0.0.0.0', c_alias),  # a child: inherits the env's
+    }
+    for name, (bind, adv, reached) in seen.items():
+        assert bind.startswith(pre) and adv.startswith(pre), seen[name]
+        assert (host_of(bind), host_of(adv)) == want[name], (name, seen[name])
+        assert reached == adv, (name, seen[name])
