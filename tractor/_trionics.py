@@ -134,8 +134,8 @@ class ActorNursery:
             # like the parent: its host, or every interface if it is on
             # every interface
             bind = actor.bind_addr.fresh()
-        if (advertise is None and bind.is_wildcard
-                and actor.accept_addr.is_inet):
+        if (advertise is None and actor.accept_addr.is_inet
+                and (bind_addr is None or bind.is_wildcard)):
             # same host as the parent, so the parent's advertised host
             advertise = actor.accept_addr.host
         # the child reaches its parent locally; an arbiter parent is also
