@@ -43,6 +43,9 @@ class Portal:
         self._actor = actor or _state.current_actor()
         self._result: outcome.Outcome | None = None
         self._result_ready: trio.Event | None = None
+        # set by the actor's supervisor (its nursery): told of every
+        # cancel request so that it can kill an actor that ignores it
+        self._on_cancel = None
 
     def __repr__(self) -> str:
         return f'<Portal to {self.channel.uid} over {self.channel}>'
@@ -85,7 +88,10 @@ class Portal:
 
     async def cancel_actor(self) -> bool:
         """Ask the actor to cancel itself; True if it agreed in time.
-        Its supervisor kills the process if it does not exit."""
+        Its supervisor kills the process if it has not exited
+        ``KILL_GRACE`` seconds after this request."""
+        if self._on_cancel is not None:
+            self._on_cancel()
         if not self.channel.connected:
             return False
         with trio.move_on_after(CANCEL_GRACE) as cs:

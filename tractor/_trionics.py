@@ -42,7 +42,7 @@ class ActorFailure(RemoteActorError):
 
 class _Child:
     __slots__ = ('name', 'uid', 'scope', 'done', 'proc', 'portal',
-                 'cancel_requested', 'main_result')
+                 'cancel_requested', 'main_result', 'kill_at', 'asked')
 
     def __init__(self, name: str, uid: tuple) -> None:
         self.name = name
@@ -52,6 +52,17 @@ class _Child:
         self.proc: Optional[_spawn.ProcHandle] = None
         self.portal: Optional[Portal] = None
         self.cancel_requested = False
+        #: when to SIGKILL it: KILL_GRACE after the first polite cancel
+        self.kill_at: Optional[float] = None
+        self.asked = trio.Event()
+
+    def note_cancel(self) -> None:
+        """Called by the portal as it asks the actor to cancel itself: the
+        kill clock starts now, whoever asked."""
+        self.cancel_requested = True
+        if self.kill_at is None:
+            self.kill_at = trio.current_time() + KILL_GRACE
+            self.asked.set()
 
 
 class ActorNursery:
@@ -191,7 +202,7 @@ class ActorNursery:
                     await self._mains_done.wait()
                     child.cancel_requested = True
                     await child.portal.cancel_actor()
-                code = await child.proc.wait()
+                code = await self._wait_exit(child)
                 if code != 0 and not child.cancel_requested:
                     raise ActorFailure(
                         f'actor {uid} died unexpectedly (exit code {code})',
@@ -234,6 +245,7 @@ class ActorNursery:
             raise unpack_error(msg['error'])
         chan = await self._actor.wait_for_peer(child.uid)
         child.portal = Portal(chan, self._actor)
+        child.portal._on_cancel = child.note_cancel
 
     async def _run_main(self, child: _Child, mod, fname, kwargs) -> None:
         portal = child.portal
@@ -292,6 +304,22 @@ class ActorNursery:
             await finished.wait()
             n.cancel_scope.cancel()
 
+    async def _wait_exit(self, child: _Child) -> int:
+        """Wait for the child to exit; once somebody asked it to cancel
+        (``portal.cancel_actor()``), SIGKILL it if it is still there
+        ``KILL_GRACE`` seconds later."""
+        async with trio.open_nursery() as n:
+            async def kill_when_due():
+                await child.asked.wait()
+                await trio.sleep_until(child.kill_at)
+                log.warning('actor %s ignored cancellation for %ss: killing',
+                            child.uid, KILL_GRACE)
+                child.proc.kill()
+            n.start_soon(kill_when_due)
+            code = await child.proc.wait()
+            n.cancel_scope.cancel()
+        return code
+
     async def _reap(self, child: _Child) -> None:
         """Make sure the child process is gone: polite, then SIGKILL."""
         proc = child.proc
@@ -299,10 +327,14 @@ class ActorNursery:
             return
         if proc.returncode is None:
             portal = child.portal
-            if portal is not None and portal.channel.connected:
+            if (child.kill_at is None and portal is not None
+                    and portal.channel.connected):
                 child.cancel_requested = True
                 await portal.cancel_actor()
-            with trio.move_on_after(KILL_GRACE):
+            kill_at = child.kill_at
+            if kill_at is None:
+                kill_at = trio.current_time() + KILL_GRACE
+            with trio.move_on_at(kill_at):
                 await proc.wait()
             if proc.returncode is None:
                 log.warning('actor %s ignored cancellation for %ss: killing',
