@@ -1,0 +1,412 @@
+"""The floors: each transport's library used directly, no runtime, no envelope.
+
+Two processes, one connection (one per peer for fanin), one library call per
+message on each side:
+
+``trio`` (the floor of ``tcp`` and ``uds``)
+    plain :class:`trio.SocketStream` over TCP or a Unix socket; a frame is a
+    4-byte big-endian length and the payload, written with one
+    ``send_all`` (two for frames of 64 KiB and more, so the payload is not
+    copied) and parsed out of 256 KiB ``receive_some`` reads.
+``nng`` (the floor of ``nng+tcp``/``nng+ipc``)
+    a ``pynng.Pair0`` per peer; every message is tried with the non-blocking
+    ``send``/``recv(block=False)`` first and only on ``TryAgain`` goes
+    through pynng's trio-aware ``asend``/``arecv``.
+``zmq`` (the floor of ``zmq+tcp``/``zmq+ipc``)
+    a ``zmq.PAIR`` per peer; ``send``/``recv`` with ``NOBLOCK``, and on
+    ``Again`` the socket's ``ZMQ_EVENTS`` is checked and ``zmq.FD`` waited on
+    with ``trio.lowlevel.wait_readable`` (the edge-triggered protocol).
+
+Small messages are :func:`benchmarks._workloads.small_msg` packed with
+msgpack (and unpacked on receipt) so every floor does the same encoding
+work; large ones are the raw 1 MiB payload. The parent process measures;
+the peers are ``python -m benchmarks._floor <lib> <addr> <workload> <n>
+<warmup>`` subprocesses.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import subprocess
+import sys
+import time
+import uuid
+
+import msgpack
+import trio
+
+from ._workloads import LARGE, small_msg
+
+#: transport variant -> (library, scheme)
+FLOOR_OF = {
+    'tcp': ('trio', 'tcp'),
+    'uds': ('trio', 'ipc'),
+    'nng+tcp': ('nng', 'tcp'),
+    'nng+ipc': ('nng', 'ipc'),
+    'zmq+tcp': ('zmq', 'tcp'),
+    'zmq+ipc': ('zmq', 'ipc'),
+}
+
+#: messages the nng and zmq floors may queue per socket and direction
+NNG_BUFFER = 128
+ZMQ_HWM = 1000
+
+_HDR = struct.Struct('!I')
+_JOIN_BELOW = 64 * 1024
+_READ = 256 * 1024
+
+_GO = b'go'
+_BYE = b'bye'
+
+
+def floor_library(variant: str):
+    """``(library, scheme)`` of the floor for a transport variant, or None."""
+    return FLOOR_OF.get(variant)
+
+
+def _ipc_path() -> str:
+    from tractor.transports import runtime_dir
+    return os.path.join(runtime_dir(), f'floor-{uuid.uuid4().hex[:10]}.sock')
+
+
+# -- the three libraries behind one tiny interface ----------------------
+class TrioFramed:
+    """Length-prefixed frames on a trio SocketStream."""
+
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self.stream = stream
+        self.buf = bytearray()
+        self.pos = 0
+
+    async def send(self, data: bytes) -> None:
+        n = len(data)
+        if n < _JOIN_BELOW:
+            await self.stream.send_all(_HDR.pack(n) + data)
+        else:
+            await self.stream.send_all(_HDR.pack(n))
+            await self.stream.send_all(data)
+
+    async def recv(self) -> bytes:
+        buf = self.buf
+        while True:
+            pos = self.pos
+            have = len(buf) - pos
+            if have >= 4:
+                (n,) = _HDR.unpack_from(buf, pos)
+                end = pos + 4 + n
+                if end <= len(buf):
+                    frame = bytes(buf[pos + 4:end])
+                    if end == len(buf):
+                        buf.clear()
+                        self.pos = 0
+                    elif end > _READ:
+                        del buf[:end]
+                        self.pos = 0
+                    else:
+                        self.pos = end
+                    return frame
+            data = await self.stream.receive_some(_READ)
+            if not data:
+                raise EOFError('peer closed')
+            buf += data
+
+    async def aclose(self) -> None:
+        await self.stream.aclose()
+
+
+class NngPair:
+    """A pynng Pair0: non-blocking first, pynng's async API on TryAgain."""
+
+    def __init__(self, sock) -> None:
+        import pynng
+        self.sock = sock
+        self._again = pynng.TryAgain
+
+    async def send(self, data: bytes) -> None:
+        try:
+            self.sock.send(data, block=False)
+        except self._again:
+            await self.sock.asend(data)
+
+    async def recv(self) -> bytes:
+        try:
+            return self.sock.recv(block=False)
+        except self._again:
+            return await self.sock.arecv()
+
+    async def aclose(self) -> None:
+        self.sock.close()
+
+
+class ZmqPair:
+    """A zmq PAIR: NOBLOCK, waiting on zmq.FD when the socket says so."""
+
+    def __init__(self, sock) -> None:
+        import zmq
+        self.sock = sock
+        self.fd = sock.getsockopt(zmq.FD)
+        self._zmq = zmq
+
+    async def _wait(self, mask: int) -> None:
+        events = self._zmq.EVENTS
+        while not (self.sock.getsockopt(events) & mask):
+            await trio.lowlevel.wait_readable(self.fd)
+
+    async def send(self, data: bytes) -> None:
+        zmq = self._zmq
+        copy = len(data) < _JOIN_BELOW
+        while True:
+            try:
+                self.sock.send(data, zmq.NOBLOCK, copy=copy)
+                return
+            except zmq.Again:
+                await self._wait(zmq.POLLOUT)
+
+    async def recv(self) -> bytes:
+        zmq = self._zmq
+        while True:
+            try:
+                return self.sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                await self._wait(zmq.POLLIN)
+
+    async def aclose(self) -> None:
+        self.sock.close(linger=1000)
+
+
+def _zmq_context():
+    import zmq
+    return zmq.Context.instance()
+
+
+def _zmq_socket():
+    import zmq
+    sock = _zmq_context().socket(zmq.PAIR)
+    sock.setsockopt(zmq.SNDHWM, ZMQ_HWM)
+    sock.setsockopt(zmq.RCVHWM, ZMQ_HWM)
+    sock.setsockopt(zmq.LINGER, 1000)
+    return sock
+
+
+def _nng_socket():
+    import pynng
+    return pynng.Pair0(recv_buffer_size=NNG_BUFFER,
+                       send_buffer_size=NNG_BUFFER)
+
+
+async def listen(lib: str, scheme: str):
+    """Start listening; returns ``(address string, accept())``."""
+    if lib == 'trio':
+        if scheme == 'tcp':
+            listeners = await trio.open_tcp_listeners(0, host='127.0.0.1')
+            lst = listeners[0]
+            host, port = lst.socket.getsockname()[:2]
+            addr = f'tcp://{host}:{port}'
+            path = None
+        else:
+            path = _ipc_path()
+            sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            await sock.bind(path)
+            sock.listen(16)
+            lst = trio.SocketListener(sock)
+            addr = f'ipc://{path}'
+
+        async def accept():
+            stream = await lst.accept()
+            await lst.aclose()
+            if path:
+                os.unlink(path)
+            return TrioFramed(stream)
+        return addr, accept
+    if lib == 'nng':
+        sock = _nng_socket()
+        if scheme == 'tcp':
+            ep = sock.listen('tcp://127.0.0.1:0')
+            addr = f'tcp://127.0.0.1:{socket.ntohs(ep.local_address.port)}'
+        else:
+            addr = f'ipc://{_ipc_path()}'
+            sock.listen(addr)
+
+        async def accept():
+            return NngPair(sock)
+        return addr, accept
+    if lib == 'zmq':
+        import zmq
+        sock = _zmq_socket()
+        if scheme == 'tcp':
+            port = sock.bind_to_random_port('tcp://127.0.0.1')
+            addr = f'tcp://127.0.0.1:{port}'
+        else:
+            addr = f'ipc://{_ipc_path()}'
+            sock.bind(addr)
+        del zmq
+
+        async def accept():
+            return ZmqPair(sock)
+        return addr, accept
+    raise ValueError(f'no floor library {lib!r}')
+
+
+async def dial(lib: str, addr: str):
+    scheme, _, loc = addr.partition('://')
+    if lib == 'trio':
+        if scheme == 'tcp':
+            host, _, port = loc.rpartition(':')
+            return TrioFramed(await trio.open_tcp_stream(host, int(port)))
+        return TrioFramed(await trio.open_unix_socket(loc))
+    if lib == 'nng':
+        sock = _nng_socket()
+        sock.dial(addr, block=True)
+        return NngPair(sock)
+    if lib == 'zmq':
+        sock = _zmq_socket()
+        sock.connect(addr)
+        return ZmqPair(sock)
+    raise ValueError(f'no floor library {lib!r}')
+
+
+# -- the peer process ---------------------------------------------------
+async def peer(lib: str, addr: str, workload: str, n: int,
+               warmup: int) -> None:
+    s = await dial(lib, addr)
+    await s.send(b'hi')  # the parent knows the peer is connected
+    packb, unpackb = msgpack.packb, msgpack.unpackb
+    if workload == 'rpc':
+        reply = packb(None)
+        for _ in range(n + warmup):
+            unpackb(await s.recv())
+            await s.send(reply)
+    elif workload in ('stream_small', 'fanin'):
+        assert await s.recv() == _GO
+        for i in range(n):
+            await s.send(packb(small_msg(i)))
+    elif workload == 'stream_large':
+        payload = b'x' * LARGE
+        assert await s.recv() == _GO
+        for _ in range(n):
+            await s.send(payload)
+    else:
+        raise ValueError(workload)
+    # stay until the parent has everything: closing could drop queued
+    # messages (nng and zmq discard them after the linger)
+    assert await s.recv() == _BYE
+    await s.aclose()
+
+
+# -- the measuring side -------------------------------------------------
+async def _start_peers(lib, scheme, workload, n, warmup, count):
+    procs, conns = [], []
+    try:
+        for _ in range(count):
+            addr, accept = await listen(lib, scheme)
+            procs.append(subprocess.Popen(
+                [sys.executable, '-m', 'benchmarks._floor', lib, addr,
+                 workload, str(n), str(warmup)]))
+            with trio.fail_after(30):
+                s = await accept()
+                assert await s.recv() == b'hi'
+            conns.append(s)
+    except BaseException:
+        _kill(procs)
+        raise
+    return procs, conns
+
+
+def _kill(procs) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+
+
+async def _finish(procs, conns) -> None:
+    try:
+        for s in conns:
+            await s.send(_BYE)
+        deadline = time.monotonic() + 10
+        for p in procs:
+            while p.poll() is None and time.monotonic() < deadline:
+                await trio.sleep(0.005)
+            if p.returncode not in (0, None):
+                raise RuntimeError(f'floor peer exited with {p.returncode}')
+        for s in conns:
+            await s.aclose()
+    finally:
+        _kill(procs)
+
+
+async def measure(variant: str, workload: str, n: int, warmup: int = 0):
+    """Run one floor workload over ``variant``'s library; returns metrics."""
+    lib, scheme = FLOOR_OF[variant]
+    count = 2 if workload == 'fanin' else 1
+    per_peer = n // count
+    procs, conns = await _start_peers(lib, scheme, workload, per_peer,
+                                      warmup, count)
+    try:
+        packb, unpackb = msgpack.packb, msgpack.unpackb
+        pc = time.perf_counter_ns
+        if workload == 'rpc':
+            s = conns[0]
+            for i in range(warmup):
+                await s.send(packb(small_msg(i)))
+                unpackb(await s.recv())
+            lat = []
+            for i in range(n):
+                t0 = pc()
+                await s.send(packb(small_msg(i)))
+                unpackb(await s.recv())
+                lat.append(pc() - t0)
+            out = latency_metrics(lat)
+        elif workload in ('stream_small', 'fanin'):
+            got = [0] * count
+
+            async def drain(k, s):
+                c = 0
+                for _ in range(per_peer):
+                    unpackb(await s.recv())
+                    c += 1
+                got[k] = c
+
+            t0 = time.perf_counter()
+            async with trio.open_nursery() as tn:
+                for k, s in enumerate(conns):
+                    await s.send(_GO)
+                    tn.start_soon(drain, k, s)
+            dt = time.perf_counter() - t0
+            total = sum(got)
+            out = {'msgs_per_s': total / dt, 'seconds': dt, 'count': total}
+        elif workload == 'stream_large':
+            s = conns[0]
+            t0 = time.perf_counter()
+            await s.send(_GO)
+            nbytes = 0
+            for _ in range(n):
+                nbytes += len(await s.recv())
+            dt = time.perf_counter() - t0
+            assert nbytes == n * LARGE, nbytes
+            out = {'mb_per_s': nbytes / dt / 1e6, 'seconds': dt,
+                   'count': n}
+        else:
+            raise ValueError(f'no floor for workload {workload!r}')
+    except BaseException:
+        _kill(procs)
+        raise
+    await _finish(procs, conns)
+    return out
+
+
+def latency_metrics(ns: list) -> dict:
+    """p50/p99/mean in microseconds of a list of nanosecond samples."""
+    s = sorted(ns)
+    n = len(s)
+
+    def pct(p):
+        return s[min(n - 1, int(round(p / 100 * (n - 1))))] / 1e3
+    return {'p50_us': pct(50), 'p99_us': pct(99),
+            'mean_us': sum(s) / n / 1e3, 'count': n}
+
+
+if __name__ == '__main__':
+    lib_, addr_, workload_, n_, warmup_ = sys.argv[1:6]
+    trio.run(peer, lib_, addr_, workload_, int(n_), int(warmup_))

@@ -1,0 +1,128 @@
+"""Profile a workload's hot path in the parent and in the child actor.
+
+    python -m benchmarks._profile rpc [tcp] [msgpack] [--n N] [--top K]
+        [--out DIR] [--sort tottime|cumtime]
+    python -m benchmarks._profile stream_small ...
+
+cProfile runs in the parent (around the measured loop only) and in the
+child (switched on and off by two inline RPCs from this module, so set-up
+and teardown stay out). Both profiles are written as ``.pstats`` files in
+``--out`` (default ``benchmarks/results/profile-<workload>-<variant>-
+<codec>-{parent,child}.pstats``; open them with ``python -m pstats`` or
+snakeviz) and their top functions printed. cProfile slows Python code down
+(roughly 1.5-2x here), so read the shares, not the absolute times; the
+un-profiled rate is printed alongside.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import io
+import os
+import pstats
+import sys
+import time
+
+_prof = None
+
+
+# -- run in the child, inline (plain functions: no task is started) ------
+def prof_start() -> None:
+    global _prof
+    _prof = cProfile.Profile()
+    _prof.enable()
+
+
+def prof_stop(path: str) -> str:
+    _prof.disable()
+    _prof.dump_stats(path)
+    return path
+
+
+async def _loop(portal, workload: str, n: int):
+    from ._workloads import MODULE
+    if workload == 'rpc':
+        run = portal.run
+        for _ in range(n):
+            await run(MODULE, 'noop')
+        return n
+    count = 0
+    async for _ in await portal.run(MODULE, 'stream_small', n=n):
+        count += 1
+    return count
+
+
+async def main(args):
+    import tractor
+    from ._workloads import MODULE
+    me = __name__
+    out = {}
+    async with tractor.open_nursery() as an:
+        portal = await an.start_actor('prof', rpc_module_paths=[MODULE, me])
+        await _loop(portal, args.workload, max(args.n // 10, 10))  # warm up
+        gc.collect()
+        t0 = time.perf_counter()
+        await _loop(portal, args.workload, args.n)
+        out['plain_s'] = time.perf_counter() - t0
+        await portal.run(me, 'prof_start')
+        pr = cProfile.Profile()
+        t0 = time.perf_counter()
+        pr.enable()
+        await _loop(portal, args.workload, args.n)
+        pr.disable()
+        out['profiled_s'] = time.perf_counter() - t0
+        await portal.run(me, 'prof_stop', path=args.child_path)
+        pr.dump_stats(args.parent_path)
+        await an.cancel()
+    return out
+
+
+def top(path: str, k: int, sort: str) -> str:
+    buf = io.StringIO()
+    st = pstats.Stats(path, stream=buf)
+    st.strip_dirs().sort_stats(sort).print_stats(k)
+    text = buf.getvalue()
+    # drop pstats' preamble up to the column header
+    i = text.find('   ncalls')
+    return text[i:] if i >= 0 else text
+
+
+def cli(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog='python -m benchmarks._profile')
+    ap.add_argument('workload', choices=['rpc', 'stream_small'])
+    ap.add_argument('variant', nargs='?', default='tcp')
+    ap.add_argument('codec', nargs='?', default='msgpack')
+    ap.add_argument('--n', type=int, default=None,
+                    help='calls or messages (default 5000 / 100000)')
+    ap.add_argument('--top', type=int, default=25)
+    ap.add_argument('--sort', default='tottime')
+    ap.add_argument('--out', default=os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), 'results'))
+    args = ap.parse_args(argv)
+    if args.n is None:
+        args.n = 5000 if args.workload == 'rpc' else 100_000
+    os.makedirs(args.out, exist_ok=True)
+    stem = os.path.join(args.out, f'profile-{args.workload}-'
+                        f'{args.variant}-{args.codec}')
+    args.parent_path = stem + '-parent.pstats'
+    args.child_path = stem + '-child.pstats'
+    import tractor
+    from ._run import arbiter_addr
+    res = tractor.run(main, args, transport=args.variant, codec=args.codec,
+                      arbiter_addr=arbiter_addr(args.variant),
+                      name='bench-root')
+    unit = 'calls' if args.workload == 'rpc' else 'msgs'
+    for what in ('plain', 'profiled'):
+        s = res[f'{what}_s']
+        print(f'{what:>8}: {args.n} {unit} in {s:.3f} s = '
+              f'{args.n / s:,.0f} {unit}/s, {s / args.n * 1e6:.1f} us each')
+    for side, path in (('PARENT', args.parent_path),
+                       ('CHILD', args.child_path)):
+        print(f'\n== {side} ({path}), top {args.top} by {args.sort}')
+        print(top(path, args.top, args.sort))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(cli())

@@ -1,0 +1,230 @@
+"""One measurement, in a fresh process; prints one JSON result line.
+
+    python -m benchmarks._run <workload> <variant> <codec> [--n N]
+        [--warmup W] [--start-method M] [--floor]
+
+``workload`` is spawn, rpc, stream_small, stream_large or fanin; ``variant``
+a transport with its scheme (tcp, uds, nng+tcp, nng+ipc, zmq+tcp,
+zmq+ipc); with ``--floor`` the workload runs over the variant's library
+directly (see :mod:`benchmarks._floor`) and ``codec`` is ignored.
+
+The last stdout line is ``BENCH_RESULT {json}``: ``{"ok": true,
+"metrics": {...}}`` or ``{"ok": false, "error": "..."}``.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import socket
+import sys
+import time
+import traceback
+import uuid
+
+MARK = 'BENCH_RESULT '
+
+
+def _free_port() -> int:
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def arbiter_addr(variant: str) -> str:
+    """A private arbiter address of ``variant``'s kind, so concurrent runs
+    (and other trees on this host) never meet."""
+    from tractor.transports import Addr, get_transport, runtime_dir
+    name, _, scheme = variant.partition('+')
+    scheme = scheme or get_transport(name).schemes[0]
+    if scheme == 'ipc':
+        return str(Addr(name, 'ipc', path=os.path.join(
+            runtime_dir(), f'bench-{uuid.uuid4().hex[:10]}.sock')))
+    return str(Addr(name, scheme, host='127.0.0.1', port=_free_port()))
+
+
+# -- the runtime workloads (run inside the root actor) -------------------
+async def w_spawn(args):
+    import trio
+    import tractor
+    from ._workloads import MODULE
+    pc = time.perf_counter
+
+    async def cycle(k: int):
+        gc.collect()
+        t0 = pc()
+        async with tractor.open_nursery() as an:
+            async def one(i):
+                portal = await an.start_actor(
+                    f'spawn{i}', rpc_module_paths=[MODULE])
+                await portal.run(MODULE, 'noop')
+            async with trio.open_nursery() as tn:
+                for i in range(k):
+                    tn.start_soon(one, i)
+            t_up = pc()
+            await an.cancel()
+        t_down = pc()
+        return (t_up - t0) * 1e3, (t_down - t_up) * 1e3
+
+    cold, cold_down = await cycle(1)
+    up1, down1 = await cycle(1)
+    up8, down8 = await cycle(8)
+    return {'spawn1_ms': up1, 'spawn8_ms': up8, 'spawn1_cold_ms': cold,
+            'teardown1_ms': down1, 'teardown8_ms': down8,
+            'teardown1_cold_ms': cold_down}
+
+
+async def w_rpc(args):
+    import tractor
+    from ._floor import latency_metrics
+    from ._workloads import MODULE
+    async with tractor.open_nursery() as an:
+        portal = await an.start_actor('rpc', rpc_module_paths=[MODULE])
+        run = portal.run
+        for _ in range(args.warmup):
+            await run(MODULE, 'noop')
+        gc.collect()
+        pc = time.perf_counter_ns
+        lat = []
+        for _ in range(args.n):
+            t0 = pc()
+            await run(MODULE, 'noop')
+            lat.append(pc() - t0)
+        await an.cancel()
+    return latency_metrics(lat)
+
+
+async def _consume(portal, func, **kw):
+    count = 0
+    size = 0
+    async for item in await portal.run(_mod(), func, **kw):
+        count += 1
+        if func == 'stream_large':
+            size += len(item)
+    return count, size
+
+
+def _mod():
+    from ._workloads import MODULE
+    return MODULE
+
+
+async def w_stream_small(args):
+    import tractor
+    async with tractor.open_nursery() as an:
+        portal = await an.start_actor('src', rpc_module_paths=[_mod()])
+        await portal.run(_mod(), 'noop')
+        gc.collect()
+        t0 = time.perf_counter()
+        count, _ = await _consume(portal, 'stream_small', n=args.n)
+        dt = time.perf_counter() - t0
+        await an.cancel()
+    if count != args.n:
+        raise AssertionError(f'got {count} of {args.n} messages')
+    return {'msgs_per_s': count / dt, 'seconds': dt, 'count': count}
+
+
+async def w_stream_large(args):
+    import tractor
+    from ._workloads import LARGE
+    async with tractor.open_nursery() as an:
+        portal = await an.start_actor('src', rpc_module_paths=[_mod()])
+        await portal.run(_mod(), 'noop')
+        gc.collect()
+        t0 = time.perf_counter()
+        count, size = await _consume(portal, 'stream_large', n=args.n,
+                                     codec=args.codec)
+        dt = time.perf_counter() - t0
+        await an.cancel()
+    if count != args.n or size != args.n * LARGE:
+        raise AssertionError(f'got {count} messages / {size} bytes')
+    return {'mb_per_s': size / dt / 1e6, 'seconds': dt, 'count': count}
+
+
+async def w_fanin(args):
+    import trio
+    import tractor
+    per = args.n // 2
+    async with tractor.open_nursery() as an:
+        portals = []
+        for i in range(2):
+            p = await an.start_actor(f'src{i}', rpc_module_paths=[_mod()])
+            await p.run(_mod(), 'noop')
+            portals.append(p)
+        counts = [0, 0]
+
+        async def take(i, p):
+            counts[i], _ = await _consume(p, 'stream_small', n=per)
+
+        gc.collect()
+        t0 = time.perf_counter()
+        async with trio.open_nursery() as tn:
+            for i, p in enumerate(portals):
+                tn.start_soon(take, i, p)
+        dt = time.perf_counter() - t0
+        await an.cancel()
+    total = sum(counts)
+    if total != 2 * per:
+        raise AssertionError(f'got {counts} of {per} messages each')
+    return {'msgs_per_s': total / dt, 'seconds': dt, 'count': total}
+
+
+WORKLOADS = {
+    'spawn': w_spawn,
+    'rpc': w_rpc,
+    'stream_small': w_stream_small,
+    'stream_large': w_stream_large,
+    'fanin': w_fanin,
+}
+
+
+def run_runtime(args) -> dict:
+    import tractor
+    fn = WORKLOADS[args.workload]
+    return tractor.run(fn, args, transport=args.variant, codec=args.codec,
+                       start_method=args.start_method,
+                       arbiter_addr=arbiter_addr(args.variant),
+                       name='bench-root')
+
+
+def run_floor(args) -> dict:
+    import trio
+    from . import _floor
+    return trio.run(_floor.measure, args.variant, args.workload, args.n,
+                    args.warmup)
+
+
+def parse(argv=None):
+    ap = argparse.ArgumentParser(prog='python -m benchmarks._run')
+    ap.add_argument('workload', choices=sorted(WORKLOADS))
+    ap.add_argument('variant')
+    ap.add_argument('codec')
+    ap.add_argument('--n', type=int, default=0)
+    ap.add_argument('--warmup', type=int, default=0)
+    ap.add_argument('--start-method', default=None)
+    ap.add_argument('--floor', action='store_true')
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    t0 = time.perf_counter()
+    try:
+        metrics = run_floor(args) if args.floor else run_runtime(args)
+        out = {'ok': True, 'metrics': metrics}
+    except BaseException as err:  # noqa: B902 - reported to the harness
+        if isinstance(err, KeyboardInterrupt):
+            raise
+        traceback.print_exc()
+        out = {'ok': False, 'error': f'{type(err).__name__}: {err}'}
+    out['wall_s'] = time.perf_counter() - t0
+    sys.stdout.write(MARK + json.dumps(out) + '\n')
+    sys.stdout.flush()
+    return 0 if out['ok'] else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
