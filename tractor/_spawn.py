@@ -114,8 +114,12 @@ async def start_process(name: str, method: str, config: dict) -> ProcHandle:
             [sys.executable, '-m', 'tractor._child', name],
             stdin=subprocess.PIPE,
         )
-        data = (pickle.dumps(mp_spawn.get_preparation_data(name))
-                + pickle.dumps(config))
+        prep = mp_spawn.get_preparation_data(name)
+        # multiprocessing refuses to pickle its AuthenticationString outside
+        # of its own spawning; the child's prepare() wraps bytes again
+        if 'authkey' in prep:
+            prep['authkey'] = bytes(prep['authkey'])
+        data = pickle.dumps(prep) + pickle.dumps(config)
         await handle._trio.stdin.send_all(data)
         await handle._trio.stdin.aclose()
     else:
