@@ -449,11 +449,13 @@ class Actor(_ActorLifecycle):
                 self.cancel_soon()
 
     def _fail_waiters(self, chan: Channel) -> None:
-        """Every call still waiting on ``chan`` learns the peer is gone."""
+        """Every call still waiting on ``chan`` learns the peer is gone,
+        and why."""
+        reason = str(chan._dead or 'the connection was closed')
         for cid, q in list(self._waiting.items()):
             if q.chan is chan:
                 q.closed = True
-                q.put({'cid': cid, 'closed': 1})
+                q.put({'cid': cid, 'closed': reason})
 
     async def _process_messages(self, chan: Channel) -> None:
         waiting = self._waiting

@@ -25,7 +25,8 @@ def _error_from(msg: dict, chan: Channel, what: str) -> BaseException:
         return unpack_error(msg['error'], chan)
     if 'closed' in msg:
         return TransportClosed(
-            f'connection to actor {chan.uid} was lost during {what}')
+            f'connection to actor {chan.uid} at {chan.raddr} was lost during '
+            f'{what}: {msg["closed"]}')
     return RemoteActorError(f'unexpected reply to {what}: {msg!r}',
                             'ProtocolError', chan.uid)
 
