@@ -74,13 +74,17 @@ async def raw_attacks(a: Addr, rng: random.Random) -> dict:
         # connects and never speaks
         'silent': b'',
     }
-    for name, payload in cases.items():
+    async def one(name, payload):
         try:
             sock = await _raw_connect(a)
         except OSError as err:
             out[name] = {'end': 'refused', 'how': str(err)}
-            continue
+            return
         out[name] = await _raw_until_dropped(sock, payload)
+
+    async with trio.open_nursery() as n:
+        for name, payload in cases.items():
+            n.start_soon(one, name, payload)
     return out
 
 
@@ -127,14 +131,18 @@ async def frame_attacks(a: Addr, rng: random.Random, codec: str) -> dict:
         'empty_frames': [b'', b'', b''],
         'silent': [],
     }
-    for name, frames in cases.items():
+    async def one(name, frames):
         try:
             with trio.fail_after(10):
                 stream = await tr.connect(a)
         except (TransportClosed, OSError, trio.TooSlowError) as err:
             out[name] = {'end': 'refused', 'how': str(err)}
-            continue
+            return
         out[name] = await _frames_until_dropped(stream, frames)
+
+    async with trio.open_nursery() as n:
+        for name, frames in cases.items():
+            n.start_soon(one, name, frames)
     # a frame above the transport's max_frame: refused by the sender's own
     # transport, or dropped by the receiver's
     try:
@@ -193,24 +201,13 @@ MALFORMED = [
     ('deep_nesting_msg', _nest(400)),
 ]
 #: cids whose message must get an error reply
-EXPECT_ERROR = {9001, 9002, 9003, 9004, 9005, 9006, 9007, 9008, 9009, 9010,
-                9011}
-
-
-async def _honest_call(chan, cid: int, x: int) -> object:
-    await chan.send({'cmd': 'run', 'cid': cid, 'ns': ME, 'func': 'echo',
-                     'kw': {'x': x}})
-    with trio.fail_after(10):
-        while True:
-            msg = await chan.recv()
-            if isinstance(msg, dict) and msg.get('cid') == cid:
-                return msg.get('return', msg)
+EXPECT_ERROR = {9001, 9002, 9003, 9004, 9005, 9006, 9007, 9008, 9009, 9011}
 
 
 async def malformed(a: Addr, cfg: dict) -> dict:
     """Send every MALFORMED message on one authenticated channel: each
-    error-worthy one must get an error reply, and an honest call after
-    each one must still be answered on the same channel."""
+    error-worthy one must get an error reply, and an honest call (a ping)
+    after each one must still be answered on the same channel."""
     out = {'errors': {}, 'honest': [], 'unexpected': []}
     kw = dict(transport=a.transport, codec=cfg.get('codec', 'msgpack'),
               uid=('fuzzer', 'malformed'))
@@ -225,8 +222,8 @@ async def malformed(a: Addr, cfg: dict) -> dict:
             # the honest call right after tells us the malformed message
             # has been dealt with (messages are handled in order)
             cid = 100 + i
-            await chan.send({'cmd': 'run', 'cid': cid, 'ns': ME,
-                             'func': 'echo', 'kw': {'x': i}})
+            await chan.send({'cmd': 'run', 'cid': cid, 'ns': 'self',
+                             'func': 'ping', 'kw': {}})
             with trio.fail_after(10):
                 while True:
                     reply = await chan.recv()
@@ -285,13 +282,27 @@ async def attack_all(addr: str, cfg: dict, honest, seed: int) -> dict:
     a = Addr.parse(addr)
     rng = random.Random(seed)
     out = {}
-    out['raw'] = await raw_attacks(a, rng)
-    out['honest_after_raw'] = await honest.run(ME, 'echo', x=11)
-    out['frames'] = await frame_attacks(a, rng, cfg.get('codec', 'msgpack'))
-    out['honest_after_frames'] = await honest.run(ME, 'echo', x=12)
-    out['malformed'] = await malformed(a, cfg)
-    out['honest_after_malformed'] = await honest.run(ME, 'echo', x=13)
+
+    async def run(key, fn, *args):
+        out[key] = await fn(*args)
+
+    # every attack at once: the actor must cope with all of them together
+    async with trio.open_nursery() as n:
+        n.start_soon(run, 'raw', raw_attacks, a, rng)
+        n.start_soon(run, 'frames', frame_attacks, a, rng,
+                     cfg.get('codec', 'msgpack'))
+        n.start_soon(run, 'malformed', malformed, a, cfg)
+        # and honest calls keep being answered meanwhile
+        n.start_soon(run, 'honest_during', _honest_loop, honest)
+    out['honest_after'] = await honest.run(ME, 'echo', x=13)
     return out
+
+
+async def _honest_loop(portal) -> list:
+    got = []
+    for i in range(20):
+        got.append(await portal.run(ME, 'echo', x=i) == [i, i * i])
+    return got
 
 
 # -- the intruder: a process with the wrong secret -------------------------

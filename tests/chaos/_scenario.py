@@ -483,9 +483,13 @@ async def scenario_badinput(cfg: dict) -> dict:
         svc_addr = (await svc.run('self', 'info'))['addr']
         svc_pid = await svc.run(ME, 'getpid')
         targets = {'root': str(me.accept_addr), 'svc': svc_addr}
-        for name, addr in targets.items():
+        async def attack(name, addr):
             out[name] = await _attacks.attack_all(
                 addr, cfg, honest=svc, seed=cfg['seed'])
+
+        async with trio.open_nursery() as n:
+            for name, addr in targets.items():
+                n.start_soon(attack, name, addr)
         # honest peers are still served: the existing portal, and a fresh
         # discovery through the arbiter
         out['honest_after'] = [await svc.run(ME, 'echo', x=i)
