@@ -346,5 +346,4 @@ async def intrude(cfg: dict) -> dict:
         finally:
             await stream.aclose()
         out[name] = res
-    # and as an actor: joining the tree's arbiter must fail, not run
     return out

@@ -545,11 +545,47 @@ def intruder(cfg: dict) -> dict:
 
 
 async def scenario_default_secret(cfg: dict) -> dict:
+    """No secret configured anywhere: the tree uses the per-user secret
+    file. Another process of the same user (same file) gets in; one with
+    another home (so another secret file) does not."""
+    out = {}
     async with tractor.open_nursery() as an:
         p = await an.start_actor('svc', rpc_module_paths=[ME])
-        got = await p.run(ME, 'echo', x=6)
+        out['echo'] = await p.run(ME, 'echo', x=6)
+        svc_addr = (await p.run('self', 'info'))['addr']
+        for who, home in (('same_user', cfg['home']),
+                          ('other_home', cfg['other_home'])):
+            env = dict(os.environ, HOME=home,
+                       XDG_CONFIG_HOME=os.path.join(home, '.config'))
+            icfg = dict(cfg, mode='friend', target=svc_addr)
+            proc = await trio.run_process(
+                [sys.executable, '-u', os.path.abspath(__file__),
+                 json.dumps(icfg)], env=env, capture_stdout=True,
+                capture_stderr=True, check=False)
+            lines = [json.loads(ln.split(' ', 1)[1]) for ln in
+                     proc.stdout.decode().splitlines()
+                     if ln.startswith('CHAOS ')]
+            out[who] = lines[-1]['result'] if lines else \
+                proc.stderr.decode()[-2000:]
         await p.cancel_actor()
-    return {'echo': got}
+    return out
+
+
+async def friend(cfg: dict) -> dict:
+    """Outside any tree, with whatever secret this process finds: call the
+    target's echo."""
+    try:
+        chan = await tractor.Channel.connect(
+            cfg['target'], transport=cfg['transport'], uid=('friend', 'x'))
+    except tractor.HandshakeError as err:
+        return {'refused': str(err)}
+    try:
+        await chan.send({'cmd': 'run', 'cid': 1, 'ns': ME, 'func': 'echo',
+                         'kw': {'x': 8}})
+        with trio.fail_after(10):
+            return {'reply': await chan.recv()}
+    finally:
+        await chan.aclose()
 
 
 SCENARIOS = {
@@ -573,6 +609,13 @@ def main(cfg: dict) -> None:
     kw = run_kwargs(cfg)
     if mode == 'intruder':
         result = intruder(cfg)
+        # and as a root joining the tree's arbiter: refused, not admitted
+        try:
+            result['join'] = {'joined': tractor.run(getpid, **kw)}
+        except Exception as err:  # noqa: B902 - recorded for the test
+            result['join'] = describe(err)
+    elif mode == 'friend':
+        result = trio.run(friend, cfg)
     elif mode == 'rereg':
         arb = _start_arbiter(cfg)
         try:
