@@ -11,7 +11,7 @@ import trio
 from . import _auth, _spawn, _state
 from ._actor import Actor
 from ._arbiter import Arbiter
-from ._channel import Channel
+from ._channel import Channel, HandshakeError
 from ._trionics import _collapse
 from .codecs import get_codec
 from .log import get_console_log, get_logger
@@ -52,6 +52,10 @@ async def _start_root(async_fn, args, *, name, arbiter_addr, transport, codec,
                 chan = await Channel.connect(
                     arb, codec=codec, uid=('probe', ''), secret=secret)
             await chan.aclose()
+        except HandshakeError as err:
+            # somebody is there, but not one of ours: say so, not "nobody"
+            raise HandshakeError(
+                f'the arbiter at {arb} refused this program: {err}') from err
         except (TransportClosed, OSError, trio.TooSlowError) as err:
             raise RuntimeError(
                 f'cannot bind the arbiter address {arb} ({bind_err}) and no '
