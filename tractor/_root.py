@@ -74,7 +74,7 @@ def run(
     async_fn,
     *args,
     name: str | None = None,
-    arbiter_addr=DEFAULT_ARBITER,
+    arbiter_addr=None,
     start_method: str | None = None,
     loglevel: str | None = None,
     transport: str | None = None,
@@ -91,6 +91,9 @@ def run(
     result (or raise its error).
 
     If no arbiter answers at ``arbiter_addr`` the root becomes the arbiter.
+    When it is not given it comes from ``$TRACTOR_ARBITER_ADDR``
+    (``host:port`` or an address string like ``tcp://127.0.0.1:1616``),
+    else ``('127.0.0.1', 1616)``.
     ``transport`` (``'tcp'``, ``'uds'``, ``'nng'``, ``'zmq'``, optionally
     with a scheme: ``'nng+ipc'``) and ``codec`` (``'msgpack'``, ``'json'``)
     apply to every actor of the tree; when not given they come from
@@ -118,6 +121,8 @@ def run(
             'tractor.run() is already running in this process: call async '
             'functions directly instead of starting a second root actor')
     transport = transport or os.environ.get('TRACTOR_TRANSPORT') or 'tcp'
+    if arbiter_addr is None:
+        arbiter_addr = _env_arbiter_addr() or DEFAULT_ARBITER
     codec = codec or os.environ.get('TRACTOR_CODEC') or 'msgpack'
     # fail fast, with the list of choices, on a misspelt name
     get_transport(transport)
@@ -143,6 +148,23 @@ def run(
         raise exc from None
     finally:
         _state._set_current_actor(None)
+
+
+def _env_arbiter_addr():
+    """``$TRACTOR_ARBITER_ADDR`` as an address: a string with a scheme
+    as is, ``host:port`` as a ``(host, port)`` pair read against the
+    transport in force."""
+    value = os.environ.get('TRACTOR_ARBITER_ADDR', '').strip()
+    if not value:
+        return None
+    if '://' in value:
+        return value
+    host, sep, port = value.rpartition(':')
+    if not sep or not port.isdigit():
+        raise ValueError(
+            f'$TRACTOR_ARBITER_ADDR={value!r}: expected host:port or an '
+            f'address like tcp://127.0.0.1:1616')
+    return (host.strip('[]') or '127.0.0.1', int(port))
 
 
 def run_daemon(rpc_module_paths, **kwargs) -> None:
