@@ -1,0 +1,162 @@
+"""Errors crossing actors: remote errors, unexposed modules, modules that
+fail to import, unknown functions, results the codec cannot carry."""
+import pytest
+import trio
+
+import tractor
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class Opaque:
+    """No codec can carry this."""
+
+
+def raise_key_error():
+    {}['missing-key']
+
+
+async def async_raise_runtime():
+    await trio.sleep(0)
+    raise RuntimeError('async failure')
+
+
+def ok():
+    return 'still serving'
+
+
+def returns_bytes():
+    return b'\x00\xffraw'
+
+
+def returns_opaque():
+    return Opaque()
+
+
+async def async_returns_opaque():
+    await trio.sleep(0)
+    return Opaque()
+
+
+async def yields_opaque():
+    yield 1
+    yield Opaque()
+
+
+async def daemon_call(arb_addr, func, *, ns=__name__, codec=None,
+                      mods=(__name__,), **kw):
+    async with tractor.open_nursery() as n:
+        portal = await n.start_actor('callee', rpc_module_paths=list(mods))
+        try:
+            return await portal.run(ns, func, **kw)
+        finally:
+            await portal.cancel_actor()
+
+
+def _run_daemon_call(arb_addr, func, codec=None, **kw):
+    return tractor.run(daemon_call, arb_addr, func, arbiter_addr=arb_addr,
+                       codec=codec, **kw)
+
+
+@pytest.mark.parametrize('func, etype, text', [
+    ('raise_key_error', KeyError, 'missing-key'),
+    ('async_raise_runtime', RuntimeError, 'async failure'),
+])
+def test_remote_error_has_type_and_traceback(arb_addr, func, etype, text):
+    with pytest.raises(tractor.RemoteActorError) as exc_info:
+        _run_daemon_call(arb_addr, func)
+    err = exc_info.value
+    assert err.type is etype
+    assert err.type_name == etype.__name__
+    assert err.actor_uid[0] == 'callee'
+    # the remote traceback names the remote function and its module
+    assert func in err.remote_traceback
+    assert 'test_errors.py' in err.remote_traceback
+    assert text in str(err) and 'Traceback' in str(err)
+
+
+def test_module_not_exposed(arb_addr):
+    with pytest.raises(tractor.RemoteActorError) as exc_info:
+        _run_daemon_call(arb_addr, 'getcwd', ns='os')
+    err = exc_info.value
+    assert err.type is tractor.ModuleNotExposed
+    assert 'rpc_module_paths' in str(err)
+
+
+def test_unknown_function(arb_addr):
+    with pytest.raises(tractor.RemoteActorError) as exc_info:
+        _run_daemon_call(arb_addr, 'no_such_function')
+    err = exc_info.value
+    assert err.type is tractor.NoSuchFunction
+    assert 'no_such_function' in str(err)
+
+
+@pytest.mark.parametrize('source, etype', [
+    (None, ModuleNotFoundError),
+    ('def broken(:\n    pass\n', SyntaxError),
+    ('raise ImportError("refusing to load")\n', ImportError),
+])
+@pytest.mark.parametrize('how', ['start_actor', 'run_in_actor'])
+def test_module_import_failure_raises_at_spawn(arb_addr, tmp_path,
+                                               monkeypatch, source, etype,
+                                               how):
+    """A module in rpc_module_paths that cannot be imported makes the
+    spawn itself raise the import error, in the parent, promptly."""
+    modname = f'tractor_test_badmod_{etype.__name__.lower()}'
+    if source is not None:
+        (tmp_path / f'{modname}.py').write_text(source)
+        # children receive our sys.path when they start
+        monkeypatch.syspath_prepend(str(tmp_path))
+
+    async def main():
+        async with tractor.open_nursery() as n:
+            with trio.fail_after(30):
+                if how == 'start_actor':
+                    await n.start_actor('importer',
+                                        rpc_module_paths=[modname])
+                else:
+                    await n.run_in_actor('importer', ok,
+                                         rpc_module_paths=[modname])
+        raise AssertionError('spawn did not fail')
+
+    with pytest.raises(tractor.RemoteActorError) as exc_info:
+        tractor.run(main, arbiter_addr=arb_addr)
+    err = exc_info.value
+    assert err.type is etype
+    assert modname in str(err) or 'refusing to load' in str(err)
+
+
+@pytest.mark.parametrize('codec', ['msgpack', 'json'])
+@pytest.mark.parametrize('func', [
+    'returns_bytes', 'returns_opaque', 'async_returns_opaque',
+    'yields_opaque'])
+def test_unencodable_result(arb_addr, codec, func):
+    """A value the codec cannot carry becomes a clear error for the caller
+    and the actor keeps serving."""
+    if func == 'returns_bytes' and codec == 'msgpack':
+        pytest.skip('msgpack carries bytes')
+
+    async def main():
+        async with tractor.open_nursery() as n:
+            portal = await n.start_actor('callee',
+                                         rpc_module_paths=[__name__])
+            got = []
+            try:
+                res = await portal.run(__name__, func)
+                if func == 'yields_opaque':
+                    async for item in res:
+                        got.append(item)
+                raise AssertionError(f'no error, got {res!r}')
+            except tractor.RemoteActorError as err:
+                error = err
+            after = await portal.run(__name__, 'ok')
+            await portal.cancel_actor()
+        return error, got, after
+
+    err, got, after = tractor.run(main, arbiter_addr=arb_addr, codec=codec)
+    assert err.type is tractor.EncodeError
+    text = str(err)
+    assert codec in text.lower() or 'encode' in text.lower()
+    assert after == 'still serving'
+    if func == 'yields_opaque':
+        assert got == [1]

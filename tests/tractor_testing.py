@@ -1,0 +1,144 @@
+"""Helpers shared by the runtime test suite (``tests/test_*.py``).
+
+Importable from test modules *and* from the actor processes that import
+those modules, so it imports nothing from pytest.
+
+Everything here works with real processes and sockets: free ports, the
+transport/codec matrix, subprocess runners and ``/proc`` based process
+inspection (psutil is not a dependency).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from tractor.codecs import available_codecs
+from tractor.transports import available_transports, get_transport
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+SCRIPTS = os.path.join(HERE, 'scripts')
+EXAMPLES = os.path.join(REPO, 'examples')
+
+#: every process started by a test session carries this variable (with the
+#: session's own value) in its environment: that is how the leak check of
+#: ``conftest.py`` finds them, even once reparented to init
+SESSION_ENV = 'TRACTOR_TEST_SESSION'
+
+
+# -- the transport/codec matrix ------------------------------------------
+def transport_names() -> list[str]:
+    """``tractor.run(transport=...)`` names for every usable transport and
+    every scheme it speaks: ``tcp``, ``uds``, ``nng``, ``nng+ipc``,
+    ``zmq``, ``zmq+ipc``... A newly registered transport shows up here by
+    itself. ``$TRACTOR_TEST_TRANSPORTS=tcp,uds`` restricts the list."""
+    only = {s.strip() for s in
+            os.environ.get('TRACTOR_TEST_TRANSPORTS', '').split(',')
+            if s.strip()}
+    out = []
+    for name in available_transports():
+        schemes = getattr(get_transport(name), 'schemes', None) or ('tcp',)
+        for i, scheme in enumerate(schemes):
+            # a transport's first scheme is its default: plain name
+            variant = name if i == 0 else f'{name}+{scheme}'
+            if only and name not in only and variant not in only:
+                continue
+            out.append(variant)
+    return out
+
+
+def codec_names() -> list[str]:
+    return list(available_codecs())
+
+
+def free_port(host: str = '127.0.0.1') -> int:
+    """A TCP port nobody listens on right now (the kernel's pick)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+# -- processes -----------------------------------------------------------
+def proc_state(pid: int) -> str | None:
+    """The state letter of ``pid`` (``R``, ``S``, ``Z``...), None if it
+    does not exist."""
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # the command name is in parentheses and may hold spaces
+    return stat.rpartition(')')[2].split()[0]
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie counts as gone)."""
+    state = proc_state(pid)
+    return state is not None and state != 'Z'
+
+
+def wait_pids_gone(pids, timeout: float) -> list[int]:
+    """Poll until none of ``pids`` is alive or ``timeout`` passed; return
+    the ones still alive."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = [p for p in pids if pid_alive(p)]
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def kill_pids(pids) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def python_env(**extra: str) -> dict:
+    """The environment for a child ``python``: ours, with the repo first on
+    ``PYTHONPATH`` so scripts import this checkout's tractor."""
+    env = dict(os.environ)
+    path = env.get('PYTHONPATH')
+    env['PYTHONPATH'] = REPO + (os.pathsep + path if path else '')
+    env.update(extra)
+    return env
+
+
+def run_python(args, *, timeout: float, cwd: str | None = None,
+               env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``python ARGS`` to completion, capturing text output; kill it
+    (and fail loudly) if it outlives ``timeout``."""
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env or python_env(),
+        stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        timeout=timeout)
+
+
+def spawn_python(args, *, cwd: str | None = None,
+                 env: dict | None = None) -> subprocess.Popen:
+    """Start ``python -u ARGS`` with piped text stdout/stderr."""
+    return subprocess.Popen(
+        [sys.executable, '-u', *args], cwd=cwd, env=env or python_env(),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+
+
+def read_line(proc: subprocess.Popen, timeout: float) -> str:
+    """The next line ``proc`` prints, waiting at most ``timeout`` seconds
+    (an empty string if it exited first)."""
+    import selectors
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    try:
+        if not sel.select(timeout):
+            raise TimeoutError(
+                f'{proc.args} printed nothing within {timeout}s')
+    finally:
+        sel.close()
+    return proc.stdout.readline()
