@@ -15,8 +15,12 @@ callee -> caller
 
 Call ids are unique within the calling process, so responses are routed by
 ``cid`` alone. Streams are flow-controlled with credits: a producer sends at
-most ``STREAM_WINDOW`` items ahead of what its reader consumed, so a slow
-reader costs bounded memory and never stalls other calls on the channel.
+most ``STREAM_WINDOW`` items (and ``STREAM_WINDOW_BYTES``) ahead of what
+its reader consumed, so a slow reader costs bounded memory and never stalls
+other calls on the channel: the reader sends ``credit`` every
+``_CREDIT_BATCH`` items, and a producer that stalls before that (large
+items) sends ``{'cid': n, 'ackreq': 1}`` to ask for credit for whatever the
+reader has consumed so far.
 """
 from __future__ import annotations
 
@@ -46,8 +50,11 @@ from .transports._addr import advertised_addr
 
 log = get_logger(__name__)
 
-#: items a stream may run ahead of its reader
-STREAM_WINDOW = 256
+#: items a stream's producer may run ahead of its reader...
+STREAM_WINDOW = 1024
+#: ...and encoded bytes: whichever limit is reached first
+STREAM_WINDOW_BYTES = 4 * 1024 * 1024
+#: the reader grants credit after consuming this many items
 _CREDIT_BATCH = STREAM_WINDOW // 2
 
 _cid_counter = itertools.count(1)
@@ -86,34 +93,73 @@ class MsgQueue:
 
 
 class _RpcTask:
-    """The callee's record of one running call: its cancel scope, and the
-    stream credits its reader has granted."""
+    """The callee's record of one running call: its cancel scope and, for a
+    stream, what is in flight to the reader (flow control)."""
 
-    __slots__ = ('scope', 'credits', '_credit_ev')
+    __slots__ = ('scope', 'out_items', 'out_bytes', '_sizes', '_credit_ev',
+                 '_asked')
 
     def __init__(self) -> None:
         self.scope = trio.CancelScope()
-        self.credits = STREAM_WINDOW
+        self.out_items = 0
+        self.out_bytes = 0
+        self._sizes: deque = deque()
         self._credit_ev: Optional[trio.Event] = None
+        self._asked = False
+
+    def sent(self, nbytes: int) -> None:
+        self.out_items += 1
+        self.out_bytes += nbytes
+        self._sizes.append(nbytes)
 
     def grant(self, n: int) -> None:
-        self.credits += n
+        """The reader consumed ``n`` more items."""
+        sizes = self._sizes
+        n = min(n, len(sizes))
+        freed = 0
+        for _ in range(n):
+            freed += sizes.popleft()
+        self.out_items -= n
+        self.out_bytes -= freed
+        self._asked = False
         ev = self._credit_ev
         if ev is not None:
             self._credit_ev = None
             ev.set()
 
-    async def take_credit(self) -> None:
-        while self.credits <= 0:
+    async def wait_window(self, chan: Channel, cid: int) -> None:
+        """Wait while ``STREAM_WINDOW`` items or ``STREAM_WINDOW_BYTES``
+        are unconsumed. The reader grants credit every ``_CREDIT_BATCH``
+        items; a producer stalled earlier (large items) asks it to
+        acknowledge what it has consumed so far."""
+        while (self.out_items >= STREAM_WINDOW
+               or self.out_bytes >= STREAM_WINDOW_BYTES):
+            if not self._asked:
+                self._asked = True
+                await chan.send_buffered({'cid': cid, 'ackreq': 1})
             ev = self._credit_ev
             if ev is None:
                 ev = self._credit_ev = trio.Event()
             await ev.wait()
-        self.credits -= 1
 
 
 def _is_stream_func(fn) -> bool:
     return getattr(fn, '_tractor_stream_function', False)
+
+
+_SYNC, _ASYNC, _AGEN, _STREAM = 'sync', 'async', 'agen', 'stream'
+
+
+def _func_kind(fn) -> str:
+    """How a function is served; computed once per function (the inspect
+    checks cost more than a small call)."""
+    if inspect.isasyncgenfunction(fn):
+        return _AGEN
+    if _is_stream_func(fn):
+        return _STREAM
+    if inspect.iscoroutinefunction(fn):
+        return _ASYNC
+    return _SYNC
 
 
 class _ActorLifecycle:
@@ -289,6 +335,7 @@ class Actor(_ActorLifecycle):
         self._peer_connected: dict[tuple, trio.Event] = {}
         self._waiting: dict[int, MsgQueue] = {}
         self._rpc_tasks: dict[tuple, _RpcTask] = {}
+        self._func_cache: dict[tuple, tuple] = {}
         self._service_n: Optional[trio.Nursery] = None
         self._cancel_called = False
         self._cancel_scope: Optional[trio.CancelScope] = None
@@ -507,14 +554,19 @@ class Actor(_ActorLifecycle):
         kw = msg.get('kw') or {}
         if not isinstance(kw, dict) or not isinstance(cid, int):
             raise TypeError('cid must be an int and kw a dict')
+        key = (msg['ns'], msg['func'])
         try:
-            fn = self._get_rpc_func(str(msg['ns']), str(msg['func']))
-        except (ModuleNotExposed, NoSuchFunction) as err:
-            await self._send_error(chan, cid, err)
-            return
-        if (not inspect.iscoroutinefunction(fn)
-                and not inspect.isasyncgenfunction(fn)
-                and not _is_stream_func(fn)):
+            fn, kind = self._func_cache[key]
+        except (KeyError, TypeError):
+            try:
+                fn = self._get_rpc_func(str(key[0]), str(key[1]))
+            except (ModuleNotExposed, NoSuchFunction) as err:
+                await self._send_error(chan, cid, err)
+                return
+            kind = _func_kind(fn)
+            if isinstance(key[0], str) and isinstance(key[1], str):
+                self._func_cache[key] = (fn, kind)
+        if kind is _SYNC:
             # a plain function runs inline: no task to start
             try:
                 result = fn(**kw)
@@ -532,25 +584,26 @@ class Actor(_ActorLifecycle):
             return
         task = _RpcTask()
         self._rpc_tasks[(chan, cid)] = task
-        self._service_n.start_soon(self._invoke, chan, cid, fn, kw, task)
+        self._service_n.start_soon(self._invoke, chan, cid, fn, kind, kw,
+                                   task)
 
-    async def _invoke(self, chan, cid, fn, kw, task: _RpcTask) -> None:
+    async def _invoke(self, chan, cid, fn, kind, kw, task: _RpcTask) -> None:
         try:
             with task.scope:
                 try:
-                    if inspect.isasyncgenfunction(fn):
+                    if kind is _AGEN:
                         await chan.send({'cid': cid, 'stream': 1})
                         agen = fn(**kw)
                         try:
                             async for item in agen:
-                                await task.take_credit()
-                                await chan.send_buffered(
-                                    {'cid': cid, 'yield': item})
+                                await task.wait_window(chan, cid)
+                                task.sent(await chan.send_buffered(
+                                    {'cid': cid, 'yield': item}))
                         finally:
                             with trio.CancelScope(shield=True):
                                 await agen.aclose()
                         await chan.send({'cid': cid, 'stop': 1})
-                    elif _is_stream_func(fn):
+                    elif kind is _STREAM:
                         from ._streaming import Context
                         await chan.send({'cid': cid, 'stream': 1})
                         await fn(Context(chan, cid, task), **kw)

@@ -206,7 +206,9 @@ class Channel:
     # -- messages ------------------------------------------------------
     async def send(self, msg: Any) -> None:
         """Send ``msg`` now (after anything :meth:`send_buffered` queued)."""
-        data = self._encode(msg)
+        await self._send_now(self._encode(msg))
+
+    async def _send_now(self, data) -> None:
         self._tx += 1
         try:
             if self._pending:
@@ -223,17 +225,18 @@ class Channel:
             raise self._dead or TransportClosed(
                 f'channel to {self.uid} at {self.raddr} is closed') from None
 
-    async def send_buffered(self, msg: Any) -> None:
+    async def send_buffered(self, msg: Any) -> int:
         """Queue ``msg`` to go out with the next batch: written when the
         sender next yields to the scheduler (by the channel's service task,
         :meth:`run_heartbeat`), or at once when ``BATCH_FRAMES`` or
         ``BATCH_BYTES`` are waiting. Streams use this so that a burst of
         small messages costs one system call instead of one each; order with
-        :meth:`send` is preserved."""
-        if not self._service_running:
-            await self.send(msg)
-            return
+        :meth:`send` is preserved. Returns the encoded size, for flow
+        control."""
         data = self._encode(msg)
+        if not self._service_running:
+            await self._send_now(data)
+            return len(data)
         self._tx += 1
         pending = self._pending
         pending.append(data)
@@ -249,6 +252,7 @@ class Channel:
                 ) from None
         elif len(pending) == 1:
             self._flush_ev.set()
+        return len(data)
 
     async def _send_many(self, frames: list) -> None:
         many = self._native_send_many

@@ -132,6 +132,12 @@ async def _stream(actor: Actor, chan: Channel, cid: int, q):
                     await chan.send(
                         {'cmd': 'credit', 'cid': cid, 'n': _CREDIT_BATCH})
                 yield msg['yield']
+            elif 'ackreq' in msg:
+                # the producer stalled on its byte window: credit what we
+                # consumed since the last grant
+                if consumed:
+                    n, consumed = consumed, 0
+                    await chan.send({'cmd': 'credit', 'cid': cid, 'n': n})
             elif 'stop' in msg:
                 finished = True
                 return

@@ -21,8 +21,10 @@ class Context:
         self._task = task
 
     async def send_yield(self, data) -> None:
-        await self._task.take_credit()
-        await self.chan.send_buffered({'cid': self.cid, 'yield': data})
+        task = self._task
+        await task.wait_window(self.chan, self.cid)
+        task.sent(await self.chan.send_buffered(
+            {'cid': self.cid, 'yield': data}))
 
     def __repr__(self) -> str:
         return f'<Context cid={self.cid} peer={self.chan.uid}>'
