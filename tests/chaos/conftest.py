@@ -151,9 +151,10 @@ class Scenario:
         self.proc = subprocess.Popen(
             [sys.executable, '-u', SCENARIO, json.dumps(cfg)],
             cwd=HERE, env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=self._err)
+            stdout=subprocess.PIPE, stderr=self._err, bufsize=0)
         self._sel = selectors.DefaultSelector()
         self._sel.register(self.proc.stdout, selectors.EVENT_READ)
+        self._buf = b''
         self.events: list[dict] = []
         self.output: list[str] = []
 
@@ -167,11 +168,20 @@ class Scenario:
             return f.read().decode(errors='replace')
 
     def _readline(self, deadline: float) -> str | None:
-        left = deadline - time.monotonic()
-        if left <= 0 or not self._sel.select(left):
-            return None
-        line = self.proc.stdout.readline()
-        return line.decode(errors='replace')
+        """The next line of stdout; None on timeout, '' at EOF. Reads the
+        pipe unbuffered (a buffered reader could hold a second line where
+        select() no longer sees it)."""
+        while b'\n' not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._sel.select(left):
+                return None
+            chunk = os.read(self.proc.stdout.fileno(), 65536)
+            if not chunk:
+                line, self._buf = self._buf, b''
+                return line.decode(errors='replace')
+            self._buf += chunk
+        line, _, self._buf = self._buf.partition(b'\n')
+        return line.decode(errors='replace') + '\n'
 
     def next_event(self, timeout: float, want: str | None = None) -> dict:
         """The next ``CHAOS`` line (with ``event == want``, if given)."""

@@ -96,8 +96,8 @@ def test_kill_child_and_grandchild_seeds(chaos, chaos_transport, seed):
 def _kill_root(chaos, transport, depth, ready_after):
     sc = chaos.start('kill_root', transport, depth=depth,
                      ready_after=ready_after)
-    tree = sc.next_event(60, 'tree')
-    sc.next_event(60, 'streaming')
+    tree = sc.next_event(30, 'tree')
+    sc.next_event(20, 'streaming')
     pids = tree['pids']
     assert len(pids) == depth + 1
     t0 = time.monotonic()
