@@ -77,30 +77,29 @@ def test_several_errors_raise_a_group(arb_addr):
     assert remote[0].type is AssertionError
 
 
-async def fail_after_event(peer):
-    """Fail once a sibling has registered (so both mains are running)."""
-    async with tractor.wait_for_actor(peer):
-        pass
+async def value_error():
     raise ValueError(f'{tractor.current_actor().name} failed')
 
 
-def test_concurrent_errors_raise_a_group(arb_addr):
-    """Two actors failing at about the same time: whichever errors reach
-    the parent before it cancels the other come up (one as itself, two as
-    a group), each a RemoteActorError of the remote type."""
+def test_concurrent_errors(arb_addr):
+    """Two actors failing on their own at about the same time: whichever
+    errors reach the parent before it cancels the other come up (one as
+    itself, two as a group), each a RemoteActorError of the remote type."""
     async def main():
         async with tractor.open_nursery() as n:
-            await n.run_in_actor('x', fail_after_event, peer='y')
-            await n.run_in_actor('y', fail_after_event, peer='x')
+            await n.run_in_actor('x', value_error)
+            await n.run_in_actor('y', value_error)
 
     with pytest.raises((BaseExceptionGroup,
                         tractor.RemoteActorError)) as exc_info:
         tractor.run(main, arbiter_addr=arb_addr)
     err = exc_info.value
     excs = err.exceptions if isinstance(err, BaseExceptionGroup) else [err]
+    assert 1 <= len(excs) <= 2
     for e in excs:
         assert isinstance(e, tractor.RemoteActorError)
         assert e.type is ValueError
+        assert e.actor_uid[0] in ('x', 'y')
 
 
 def test_local_error_cancels_children(arb_addr):
