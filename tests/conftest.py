@@ -37,7 +37,7 @@ os.environ[SESSION_ENV] = _SESSION
 _MARK = f'{SESSION_ENV}={_SESSION}'.encode()
 
 #: seconds a test's processes get to exit after the test ended
-LEAK_GRACE = 5.0
+LEAK_GRACE = 10.0
 
 
 @pytest.fixture(params=transport_names())
