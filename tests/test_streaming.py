@@ -79,7 +79,8 @@ def test_stream_round_trip(transport, codec, arb_addr):
     """A finite stream, longer than the flow-control window, arrives whole
     and in order over every transport and codec; the remote generator
     then ends by itself."""
-    count = 1000  # > STREAM_WINDOW: credits must flow back
+    from tractor._actor import STREAM_WINDOW
+    count = 2 * STREAM_WINDOW + 7  # credits must flow back, twice
 
     async def main():
         async with tractor.open_nursery() as n:
