@@ -91,11 +91,13 @@ from ._addr import Addr, runtime_dir
 from ._base import DEFAULT_MAX_FRAME, FrameTooLarge, TransportClosed
 
 _MAGIC = b'TRACTOR-ZMQ/1'
-_POLLIN = zmq.POLLIN
-_POLLOUT = zmq.POLLOUT
-_NOBLOCK = zmq.NOBLOCK
-_EVENTS = zmq.EVENTS
-_RCVMORE = zmq.RCVMORE
+# plain ints: pyzmq's constants are enum members, and every ``ev & mask``
+# on them builds a new enum object (measured: ~1 us per send)
+_POLLIN = int(zmq.POLLIN)
+_POLLOUT = int(zmq.POLLOUT)
+_NOBLOCK = int(zmq.NOBLOCK)
+_EVENTS = int(zmq.EVENTS)
+_RCVMORE = int(zmq.RCVMORE)
 _ACK = struct.Struct('!Q')
 #: what a frame costs in the flow-control window besides its payload, so
 #: that a flood of empty frames is bounded too
@@ -170,7 +172,7 @@ class _ZSock:
 
     __slots__ = ('sock', 'mon', 'ep', 'wait_fd', 'events', 'closed', 'gone',
                  'on_event', '_polling', '_poll_cs', '_poll_mask', '_lots',
-                 '_mon_fd', '_sock_fd', 'mon_seq')
+                 '_mon_fd', '_sock_fd', 'mon_seq', 'unchecked', '_get')
 
     def __init__(self, sock: zmq.Socket, monitor: bool = True) -> None:
         self.sock = sock
@@ -181,6 +183,10 @@ class _ZSock:
         self.gone: TransportClosed | None = None  # set by on_event
         self.on_event = None
         self.mon_seq = 0  # monitor events seen so far
+        # the monitor may hold unread events (see wait): a fresh inproc
+        # pipe does not signal its first messages, so drain it once
+        self.unchecked = monitor
+        self._get = sock.get
         self._polling = False
         self._poll_cs: trio.CancelScope | None = None
         self._poll_mask = 0
@@ -200,6 +206,17 @@ class _ZSock:
             self.wait_fd = self._sock_fd
 
     # -- readiness -----------------------------------------------------
+    #
+    # What each fd wait costs is what bounds latency, so it is kept to the
+    # minimum. zmq's FD (an eventfd) stays readable while the socket has
+    # commands it has not processed, and a ``recv`` that fails with EAGAIN
+    # has just processed all of them: a receiver may go straight to sleep
+    # after one (the private epoll is level-triggered, so a command that
+    # arrives later, or a monitor event still unread, wakes it at once).
+    # Anything else that may have processed commands (a send, a successful
+    # recv) re-reads ZMQ_EVENTS first, and a wake-up only drains the
+    # monitor lazily: if the retried operation succeeds, the wake was for
+    # data, and an unread monitor event keeps the epoll readable anyway.
     def publish(self, ev: int) -> None:
         """Record fresh ZMQ_EVENTS and wake the waiters it satisfies."""
         self.events = ev
@@ -208,9 +225,10 @@ class _ZSock:
 
     def wake(self, ev: int) -> None:
         """Wake every waiter whose mask ``ev`` satisfies (they re-check)."""
-        for mask, lot in self._lots.items():
-            if ev & mask and lot:
-                lot.unpark_all()
+        if self._lots:
+            for mask, lot in self._lots.items():
+                if ev & mask and lot:
+                    lot.unpark_all()
         cs = self._poll_cs
         if cs is not None and ev & self._poll_mask:
             cs.cancel()
@@ -219,7 +237,7 @@ class _ZSock:
         """Call after every send/recv: it may have consumed the fd's edge
         another waiter needed, so re-read ZMQ_EVENTS for them."""
         if self._polling:
-            self.publish(self.sock.getsockopt(_EVENTS))
+            self.publish(self._get(_EVENTS))
         else:
             # nobody waits; the next waiter re-reads before blocking
             self.events = 0
@@ -234,9 +252,10 @@ class _ZSock:
         mon = self.mon
         if mon is None or self.closed:
             return
+        self.unchecked = False
         while True:
             try:
-                if not mon.getsockopt(_EVENTS) & _POLLIN:
+                if not mon.get(_EVENTS) & _POLLIN:
                     return
                 frames = mon.recv_multipart(_NOBLOCK)
             except _Again:
@@ -253,21 +272,18 @@ class _ZSock:
         if self.closed:
             return
         try:
-            ev = self.sock.getsockopt(_EVENTS)
+            ev = self._get(_EVENTS)
         except _ZMQError:
             ev = 0
         self.publish(ev)
-        if self.ep is not None:
-            # clear the private epoll's ready list (level-triggered)
-            try:
-                self.ep.poll(0)
-            except OSError:
-                pass
 
-    async def wait(self, mask: int, deadline: float = math.inf) -> None:
+    async def wait(self, mask: int, deadline: float = math.inf,
+                   fresh: bool = False) -> None:
         """Wait until ZMQ_EVENTS has ``mask``, the socket closes, the peer
         is gone or a monitor event arrived. May return spuriously: the
-        caller retries its operation and calls again."""
+        caller retries its operation and calls again. ``fresh``: the
+        caller's last operation on the socket was a ``recv`` that failed
+        with EAGAIN (so every command is processed; see above)."""
         if self.closed or self.gone is not None:
             return
         if self.events & mask:
@@ -279,13 +295,14 @@ class _ZSock:
             await lot.park()
             return
         self._polling = True
-        seq = self.mon_seq
         try:
-            self.refresh()
-            if (self.closed or self.gone is not None or self.events & mask
-                    or self.mon_seq != seq):
-                await checkpoint()
-                return
+            if self.unchecked or not fresh or mask != _POLLIN:
+                seq = self.mon_seq
+                self.refresh()
+                if (self.closed or self.gone is not None
+                        or self.events & mask or self.mon_seq != seq):
+                    await checkpoint()
+                    return
             with trio.CancelScope(deadline=deadline) as cs:
                 self._poll_cs = cs
                 self._poll_mask = mask
@@ -294,12 +311,20 @@ class _ZSock:
                 except (trio.ClosedResourceError, OSError):
                     return
             self._poll_cs = None
-            if not self.closed:
+            if self.closed:
+                return
+            if mask & _POLLOUT:
+                # a retried send does not process commands itself
                 self.refresh()
+            else:
+                # woken by data (the retried recv takes it), by a command
+                # or by the monitor: check the latter if the retry fails
+                self.unchecked = self.mon is not None
+                self.events = 0
         finally:
             self._poll_cs = None
             self._polling = False
-            if not self.closed:
+            if not self.closed and self._lots:
                 # hand the poller role on to whoever is still waiting
                 for lot in self._lots.values():
                     if lot:
@@ -378,6 +403,7 @@ class ZMQMsgStream:
         self._ack_target = 0  # ack once consumed reaches this (if set)
         self._requested = 0   # _sent when we last asked for credit
         self._inbox: deque = deque()  # frames read while seeking credit
+        self._tx_lock = trio.Lock()  # senders that must wait queue here
 
     def __repr__(self) -> str:
         return f'<ZMQMsgStream {self.local_addr} -> {self.peer_addr}>'
@@ -488,70 +514,162 @@ class ZMQMsgStream:
         return True
 
     # -- sending -------------------------------------------------------
-    async def send(self, data) -> None:
-        await checkpoint_if_cancelled()
-        n = len(data)
-        if n > self.max_frame:
-            if self._closed:
-                raise self._error
-            raise FrameTooLarge(
-                f'frame of {n} bytes exceeds max_frame={self.max_frame}; '
-                f'nothing was sent')
-        copy = n < _ZERO_COPY_FROM or type(data) is not bytes
-        cost = n + _FRAME_COST
+    # A frame that can go out at once goes out without a single await in
+    # between (no coroutine stacked per frame, one ZMQ_EVENTS re-read per
+    # call, not per frame). Senders that must wait queue on ``_tx_lock``
+    # (FIFO), and nobody takes the fast path while anyone is queued, so
+    # the frames of one ``send_many`` are never overtaken.
+    def _send_now(self, data) -> int:
+        """Try to send one frame without waiting: 0 if it went out,
+        1 if we are out of credit, 2 if the socket is full."""
+        if self._closed:
+            raise self._error
         zs = self._zs
-        sock = self._sock
-        while True:
-            if self._closed:
-                raise self._error
-            if zs.gone is not None:
-                self._close_now(zs.gone)
-                raise self._error
-            if self._ack_due:
-                self._send_ack()
-            out = self._sent - self._acked
-            if out and out + cost > self._window:
-                # out of credit: read what the peer sent (keeping data for
-                # recv) until an ack arrives
-                try:
-                    while out and out + cost > self._window:
-                        frame = self._pull()
-                        if frame is not None:
-                            self._inbox.append(frame)
-                            zs.wake(_POLLIN)
-                        out = self._sent - self._acked
-                except _Again:
-                    asked = self._request_credit()
-                    zs.after_op()
-                    if self._ack_due:
-                        self._send_ack()
-                    await zs.wait(_POLLIN if asked and not self._ack_due
-                                  else _POLLIN | _POLLOUT)
-                    continue
-                except _ZMQError as err:
-                    exc = _closed(err, 'send failed')
-                    self._close_now(exc)
-                    raise exc from None
-                zs.after_op()
+        if zs.gone is not None:
+            self._close_now(zs.gone)
+            raise self._error
+        if self._ack_due:
+            self._send_ack()
+        n = len(data)
+        cost = n + _FRAME_COST
+        out = self._sent - self._acked
+        if out and out + cost > self._window:
+            return 1
+        try:
+            self._sock.send(data, _NOBLOCK,
+                            copy=n < _ZERO_COPY_FROM or type(data) is not bytes)
+        except _Again:
+            return 2
+        except _ZMQError as err:
+            exc = _closed(err, 'send failed')
+            self._close_now(exc)
+            raise exc from None
+        self._sent += cost
+        return 0
+
+    def _check_sizes(self, frames) -> None:
+        mf = self.max_frame
+        for data in frames:
+            n = len(data)
+            if n > mf:
+                if self._closed:
+                    raise self._error
+                raise FrameTooLarge(
+                    f'frame of {n} bytes exceeds max_frame={mf}; '
+                    f'nothing was sent')
+
+    async def _wait(self, mask: int, shield: bool) -> None:
+        if shield:
+            # part of a batch is out: the rest must follow, not be lost
+            # to a cancel (a dead peer or a close still wakes us)
+            with trio.CancelScope(shield=True):
+                await self._zs.wait(mask)
+        else:
+            await self._zs.wait(mask)
+
+    async def _send_waiting(self, frames, i: int) -> None:
+        """Send ``frames[i:]`` in order, waiting for room and credit as
+        needed (the caller holds ``_tx_lock``)."""
+        zs = self._zs
+        started = i > 0
+        nf = len(frames)
+        while i < nf:
+            data = frames[i]
+            why = self._send_now(data)
+            if not why:
+                i += 1
+                started = True
+                continue
+            zs.after_op()
+            if why == 2:
+                await self._wait(_POLLOUT, started)
+                continue
+            # out of credit: read what the peer sent (keeping data for
+            # recv) until an ack arrives
+            cost = len(data) + _FRAME_COST
             try:
-                sock.send(data, _NOBLOCK, copy=copy)
+                out = self._sent - self._acked
+                while out and out + cost > self._window:
+                    frame = self._pull()
+                    if frame is not None:
+                        self._inbox.append(frame)
+                        zs.wake(_POLLIN)
+                    out = self._sent - self._acked
             except _Again:
+                asked = self._request_credit()
                 zs.after_op()
-                await zs.wait(_POLLOUT)
+                if self._ack_due:
+                    self._send_ack()
+                await self._wait(_POLLIN if asked and not self._ack_due
+                                 else _POLLIN | _POLLOUT, started)
                 continue
             except _ZMQError as err:
                 exc = _closed(err, 'send failed')
                 self._close_now(exc)
                 raise exc from None
-            self._sent += cost
             zs.after_op()
-            self._wcount += 1
-            if self._wcount >= _YIELD_EVERY:
-                self._wcount = 0
-                # the frame is out: yield, but a cancel must not
-                # make it look unsent
-                await cancel_shielded_checkpoint()
-            return
+        zs.after_op()
+
+    async def send(self, data) -> None:
+        await checkpoint_if_cancelled()
+        if len(data) > self.max_frame:
+            self._check_sizes((data,))
+        lock = self._tx_lock
+        if not lock.locked():
+            if not self._send_now(data):
+                zs = self._zs
+                if zs._polling:
+                    zs.publish(zs._get(_EVENTS))
+                else:
+                    zs.events = 0
+                self._wcount += 1
+                if self._wcount >= _YIELD_EVERY:
+                    self._wcount = 0
+                    # the frame is out: yield, but a cancel must not
+                    # make it look unsent
+                    await cancel_shielded_checkpoint()
+                return
+            lock.acquire_nowait()
+        else:
+            await lock.acquire()
+        try:
+            await self._send_waiting((data,), 0)
+        finally:
+            lock.release()
+        self._wcount = 0
+
+    async def send_many(self, frames) -> None:
+        """Send several frames in order: as many as fit go out at once,
+        with one readiness re-check for the lot. Cancellable until the
+        first frame is out; after that the rest is sent regardless."""
+        await checkpoint_if_cancelled()
+        self._check_sizes(frames)
+        nf = len(frames)
+        lock = self._tx_lock
+        i = 0
+        if not lock.locked():
+            send_now = self._send_now
+            while i < nf and not send_now(frames[i]):
+                i += 1
+            if i == nf:
+                zs = self._zs
+                if zs._polling:
+                    zs.publish(zs._get(_EVENTS))
+                else:
+                    zs.events = 0
+                self._wcount += nf
+                if self._wcount >= _YIELD_EVERY:
+                    self._wcount = 0
+                    await cancel_shielded_checkpoint()
+                return
+            lock.acquire_nowait()
+        else:
+            await lock.acquire()
+        try:
+            await self._send_waiting(frames, i)
+        finally:
+            lock.release()
+        self._wcount = 0
 
     # -- receiving -----------------------------------------------------
     async def recv(self) -> bytes:
@@ -574,14 +692,20 @@ class ZMQMsgStream:
                         raise self._error
                     if self._ack_due:
                         self._send_ack()
-                    await zs.wait(_POLLIN | _POLLOUT if self._ack_due
-                                  else _POLLIN)
+                        await zs.wait(_POLLIN | _POLLOUT if self._ack_due
+                                      else _POLLIN)
+                    else:
+                        await zs.wait(_POLLIN, fresh=True)
                     continue
                 except _ZMQError as err:
                     exc = _closed(err, 'recv failed')
                     self._close_now(exc)
                     raise exc from None
-                zs.after_op()
+                if zs._polling:
+                    zs.publish(zs._get(_EVENTS))
+                else:
+                    zs.events = 0
+                zs.unchecked = False
                 if data is None:
                     continue
             self._consumed += len(data) + _FRAME_COST
