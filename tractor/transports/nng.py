@@ -256,6 +256,50 @@ class NNGMsgStream:
         return self._error or TransportClosed(f'{self} is closed')
 
     # -- sending -------------------------------------------------------
+    # A frame nng can queue at once is sent with no await in between;
+    # senders that must wait for room queue on ``_send_lock`` (FIFO), and
+    # nobody takes the fast path while anyone is queued, so the frames of
+    # one ``send_many`` are never overtaken.
+    def _check(self, frames) -> None:
+        if self._closed or self._peer_gone:
+            raise self._gone()
+        mf = self.max_frame
+        for data in frames:
+            n = len(data)
+            if n > mf:
+                raise FrameTooLarge(
+                    f'frame of {n} bytes exceeds max_frame={mf}; '
+                    f'nothing was sent')
+
+    async def _send_waiting(self, frames, i: int) -> None:
+        """Send ``frames[i:]`` in order, waiting for room (the caller holds
+        ``_send_lock``). Once a frame of the batch is out, the rest is
+        sent regardless of cancellation (peer loss or close still end
+        the wait)."""
+        h, sfd = self._h, self._sfd
+        nf = len(frames)
+        while i < nf:
+            if self._closed or self._peer_gone:
+                raise self._gone()
+            data = frames[i]
+            if not isinstance(data, (bytes, bytearray)):
+                data = bytes(data)
+            rv = _nng_send(h, data, len(data), _NONBLOCK)
+            if rv == 0:
+                self._nsent += 1
+                i += 1
+                continue
+            if rv != _EAGAIN:
+                raise self._failed(rv, 'send')
+            try:
+                if i:
+                    with trio.CancelScope(shield=True):
+                        await wait_readable(sfd)
+                else:
+                    await wait_readable(sfd)
+            except (trio.ClosedResourceError, OSError):
+                pass  # woken by close or peer loss: re-check
+
     async def send(self, data) -> None:
         if self._wcount >= _YIELD_EVERY:
             # yield *before* sending: a cancellation here sends nothing
@@ -263,16 +307,13 @@ class NNGMsgStream:
             await checkpoint()
         else:
             await checkpoint_if_cancelled()
-        if self._closed or self._peer_gone:
-            raise self._gone()
         n = len(data)
-        if n > self.max_frame:
-            raise FrameTooLarge(
-                f'frame of {n} bytes exceeds max_frame={self.max_frame}; '
-                f'nothing was sent')
+        if self._closed or self._peer_gone or n > self.max_frame:
+            self._check((data,))
         if not isinstance(data, (bytes, bytearray)):
             data = bytes(data)
-        if not self._send_lock.locked():
+        lock = self._send_lock
+        if not lock.locked():
             # fast path: nobody is queued for room, try at once
             rv = _nng_send(self._h, data, n, _NONBLOCK)
             if rv == 0:
@@ -281,20 +322,52 @@ class NNGMsgStream:
                 return
             if rv != _EAGAIN:
                 raise self._failed(rv, 'send')
-        async with self._send_lock:
-            while True:
-                if self._closed or self._peer_gone:
-                    raise self._gone()
-                rv = _nng_send(self._h, data, n, _NONBLOCK)
-                if rv == 0:
-                    self._nsent += 1
-                    return
-                if rv != _EAGAIN:
-                    raise self._failed(rv, 'send')
-                try:
-                    await wait_readable(self._sfd)
-                except (trio.ClosedResourceError, OSError):
-                    pass  # woken by close or peer loss: re-check
+            lock.acquire_nowait()  # no await since: nobody got ahead
+        else:
+            await lock.acquire()
+        try:
+            await self._send_waiting((data,), 0)
+        finally:
+            lock.release()
+
+    async def send_many(self, frames) -> None:
+        """Send several frames in order with one call: as many as nng can
+        queue go out at once. Cancellable until the first frame is out."""
+        if self._wcount >= _YIELD_EVERY:
+            self._wcount = 0
+            await checkpoint()
+        else:
+            await checkpoint_if_cancelled()
+        self._check(frames)
+        nf = len(frames)
+        lock = self._send_lock
+        i = 0
+        if not lock.locked():
+            h = self._h
+            cost = 0
+            rv = 0
+            for data in frames:
+                if not isinstance(data, (bytes, bytearray)):
+                    data = bytes(data)
+                n = len(data)
+                rv = _nng_send(h, data, n, _NONBLOCK)
+                if rv:
+                    break
+                i += 1
+                cost += 1 + (n >> 15)
+            self._nsent += i
+            self._wcount += cost
+            if i == nf:
+                return
+            if rv != _EAGAIN:
+                raise self._failed(rv, 'send')
+            lock.acquire_nowait()
+        else:
+            await lock.acquire()
+        try:
+            await self._send_waiting(frames, i)
+        finally:
+            lock.release()
 
     # -- receiving -----------------------------------------------------
     async def recv(self) -> bytes:
