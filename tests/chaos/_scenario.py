@@ -253,7 +253,8 @@ async def scenario_kill_root(cfg: dict) -> dict:
         child = await an.start_actor('child', rpc_module_paths=[ME])
         pids = await child.run(ME, 'spawn_subtree_bg',
                                depth=cfg.get('depth', 2))
-        emit(event='tree', root=os.getpid(), pids=pids)
+        emit(event='tree', root=os.getpid(), pids=pids,
+             root_is_arbiter=tractor.current_actor().is_arbiter)
         n = 0
         while True:
             async for v in await child.run(ME, 'counter', n=1000):
@@ -265,7 +266,7 @@ async def scenario_kill_root(cfg: dict) -> dict:
 
 
 def _start_arbiter(cfg: dict) -> subprocess.Popen:
-    acfg = dict(cfg, mode='arbiter')
+    acfg = dict(cfg, mode='arbiter', own_arbiter=False)
     proc = subprocess.Popen(
         [sys.executable, '-u', os.path.abspath(__file__), json.dumps(acfg)],
         stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
@@ -616,6 +617,12 @@ def main(cfg: dict) -> None:
             result['join'] = describe(err)
     elif mode == 'friend':
         result = trio.run(friend, cfg)
+    elif cfg.get('own_arbiter'):
+        # a separate arbiter process, so this root is not the arbiter
+        arb = _start_arbiter(cfg)
+        emit(event='arbiter_started', pid=arb.pid,
+             line=arb.stdout.readline().decode().strip())
+        result = tractor.run(SCENARIOS[mode], cfg, **kw)
     elif mode == 'rereg':
         arb = _start_arbiter(cfg)
         try:

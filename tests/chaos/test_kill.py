@@ -12,6 +12,7 @@ What must hold, on every transport:
 """
 from __future__ import annotations
 
+import os
 import signal
 import time
 
@@ -93,20 +94,28 @@ def test_kill_child_and_grandchild_seeds(chaos, chaos_transport, seed):
     run_rounds(chaos, chaos_transport, seed=seed, rounds=ROUNDS * 2, n=2000)
 
 
-def _kill_root(chaos, transport, depth, ready_after):
+def _kill_root(chaos, transport, depth, ready_after, own_arbiter=False):
     sc = chaos.start('kill_root', transport, depth=depth,
-                     ready_after=ready_after)
+                     ready_after=ready_after, own_arbiter=own_arbiter)
+    arb_pid = None
+    if own_arbiter:
+        arb_pid = sc.next_event(30, 'arbiter_started')['pid']
     tree = sc.next_event(30, 'tree')
+    assert tree['root_is_arbiter'] is (not own_arbiter)
     sc.next_event(20, 'streaming')
     pids = tree['pids']
     assert len(pids) == depth + 1
     t0 = time.monotonic()
-    sc.kill()  # SIGKILL the root, which is also the arbiter
+    sc.kill()  # SIGKILL the root (the arbiter too, unless own_arbiter)
     alive = wait_gone(pids, TREE_GONE_BOUND)
     gone_after = time.monotonic() - t0
     assert not alive, (
         f'actors {alive} outlived their SIGKILLed root by '
         f'{TREE_GONE_BOUND}s; stderr:\n{sc.stderr()[-3000:]}')
+    if arb_pid is not None:
+        # a separate arbiter is not part of the tree: it lives on
+        assert pid_alive(arb_pid), 'the arbiter died with a root'
+        os.kill(arb_pid, signal.SIGKILL)
     chaos.assert_all_gone(5)
     return gone_after
 
@@ -123,3 +132,11 @@ def test_kill_root_arbiter(chaos, chaos_transport):
 @pytest.mark.parametrize('ready_after', [1, 999, 5000])
 def test_kill_root_arbiter_points(chaos, chaos_transport, ready_after):
     _kill_root(chaos, chaos_transport, depth=3, ready_after=ready_after)
+
+
+@pytest.mark.timeout(90)
+def test_kill_root_not_arbiter(chaos, chaos_transport):
+    """SIGKILL a root that joined a separate arbiter: its tree goes, the
+    arbiter stays."""
+    _kill_root(chaos, chaos_transport, depth=2, ready_after=300,
+               own_arbiter=True)
