@@ -18,7 +18,7 @@ import os
 
 import pytest
 
-from conftest import FULL, wait_gone
+from _chaos import FULL, wait_gone
 
 #: growth of either side's RSS over the stream allowed, in KiB
 RSS_GROWTH_BOUND = 48 * 1024

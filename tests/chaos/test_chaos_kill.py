@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import FULL, pid_alive, wait_gone
+from _chaos import pid_alive, wait_gone
 
 #: seconds from the kill to the parent's error: the liveness timeout of
 #: ``heartbeat=(0.5, 3.0)`` plus slack for a loaded 2-core CI machine
