@@ -892,7 +892,32 @@ class ZMQListener:
                 os.unlink(self.addr.path)
             except OSError:
                 pass
-        await checkpoint()
+            await checkpoint()
+        else:
+            await _port_released(self.addr)
+
+
+async def _port_released(addr: Addr, timeout: float = 1.0) -> None:
+    """libzmq closes a listening socket later, from its own thread: wait
+    (briefly) until the port can be bound again, so that closing a
+    listener frees its address at once, as with the ``tcp`` transport."""
+    host = addr.host or '0.0.0.0'
+    family = socket.AF_INET6 if ':' in host else socket.AF_INET
+    deadline = trio.current_time() + timeout
+    while True:
+        probe = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, addr.port))
+            return
+        except OSError as err:
+            if (err.errno != errno.EADDRINUSE
+                    or trio.current_time() >= deadline):
+                return
+        finally:
+            probe.close()
+            await checkpoint()
+        await trio.sleep(0.001)
 
 
 def _probe_ipc(path: str) -> None:
