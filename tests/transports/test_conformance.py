@@ -191,6 +191,42 @@ async def test_concurrent_senders_never_interleave(pair):
     assert next_seq == [PER_TASK] * TASKS
 
 
+async def test_concurrent_sends_keep_call_order(pair):
+    """Frames of concurrent senders go out in the order the ``send`` (or
+    ``send_many``) calls began: a stream may not yield to the scheduler
+    before its frame is committed, or a later caller overtakes it. The
+    Channel's batching (a flush racing the next send) relies on this."""
+    _, client, server = pair
+    TASKS, PER_TASK = 8, 300
+    counter = iter(range(10**9))
+    many = getattr(client, 'send_many', None)
+
+    async def sender(task):
+        for i in range(PER_TASK):
+            if many is not None and i % 4 == 0:
+                first = next(counter)
+                second = next(counter)
+                await many([struct.pack('!I', first),
+                            struct.pack('!I', second)])
+            else:
+                await client.send(struct.pack('!I', next(counter)))
+            if (i + task) % 5 == 0:
+                await trio.lowlevel.checkpoint()
+
+    with trio.fail_after(40):
+        async with trio.open_nursery() as n:
+            for t in range(TASKS):
+                n.start_soon(sender, t)
+            last = -1
+            total = TASKS * PER_TASK + (TASKS * PER_TASK // 4
+                                        if many is not None else 0)
+            for _ in range(total):
+                (seq,) = struct.unpack('!I', await server.recv())
+                assert seq == last + 1, \
+                    f'frame {seq} arrived after {last}: out of call order'
+                last = seq
+
+
 async def test_100_peers_on_one_listener(transport: Transport,
                                          transport_addr: Addr):
     """100 peers connected at once to one listener: each gets exactly its

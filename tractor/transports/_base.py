@@ -32,8 +32,12 @@ And a message stream obeys these rules, which the conformance suite in
 * **Reliability and back-pressure.** Nothing is ever dropped. A sender
   faster than its reader is slowed down (``send`` blocks), never buffered
   without bound and never silently discarded.
-* **Concurrency.** Many tasks may ``send`` at once; frames never interleave.
-  One task at a time calls ``recv``.
+* **Concurrency.** Many tasks may ``send`` at once; frames never interleave,
+  and they go out in the order the ``send`` calls *began*: a send must not
+  yield to the scheduler before its frame is committed (written, queued,
+  or in line behind a waiting sender), or a later caller overtakes it. A
+  periodic yield after the frame is out must be cancel-shielded. One task
+  at a time calls ``recv``.
 * **Cancel safety.** A ``recv`` cancelled half way through a frame leaves the
   stream usable: the next ``recv`` returns that frame whole.
 * **One failure type.** Every way the peer can go away (clean close, EOF,

@@ -50,6 +50,7 @@ import pynng
 import trio
 from pynng import _nng
 from trio.lowlevel import (
+    cancel_shielded_checkpoint,
     checkpoint,
     checkpoint_if_cancelled,
     current_trio_token,
@@ -301,12 +302,11 @@ class NNGMsgStream:
                 pass  # woken by close or peer loss: re-check
 
     async def send(self, data) -> None:
-        if self._wcount >= _YIELD_EVERY:
-            # yield *before* sending: a cancellation here sends nothing
-            self._wcount = 0
-            await checkpoint()
-        else:
-            await checkpoint_if_cancelled()
+        # No yield to the scheduler before the frame is queued: frames of
+        # concurrent senders must go out in the order their sends began
+        # (the Channel's batching relies on it). The periodic yield comes
+        # after, shielded, so it cannot lose a frame already sent.
+        await checkpoint_if_cancelled()
         n = len(data)
         if self._closed or self._peer_gone or n > self.max_frame:
             self._check((data,))
@@ -319,6 +319,7 @@ class NNGMsgStream:
             if rv == 0:
                 self._nsent += 1
                 self._wcount += 1 + (n >> 15)  # +32 per MiB
+                await self._yield_sometimes()
                 return
             if rv != _EAGAIN:
                 raise self._failed(rv, 'send')
@@ -330,14 +331,17 @@ class NNGMsgStream:
         finally:
             lock.release()
 
+    async def _yield_sometimes(self) -> None:
+        """Let other tasks run once every ``_YIELD_EVERY`` sends that did
+        not have to wait; shielded, as the frames are already out."""
+        if self._wcount >= _YIELD_EVERY:
+            self._wcount = 0
+            await cancel_shielded_checkpoint()
+
     async def send_many(self, frames) -> None:
         """Send several frames in order with one call: as many as nng can
         queue go out at once. Cancellable until the first frame is out."""
-        if self._wcount >= _YIELD_EVERY:
-            self._wcount = 0
-            await checkpoint()
-        else:
-            await checkpoint_if_cancelled()
+        await checkpoint_if_cancelled()
         self._check(frames)
         nf = len(frames)
         lock = self._send_lock
@@ -358,6 +362,7 @@ class NNGMsgStream:
             self._nsent += i
             self._wcount += cost
             if i == nf:
+                await self._yield_sometimes()
                 return
             if rv != _EAGAIN:
                 raise self._failed(rv, 'send')
