@@ -382,11 +382,14 @@ class Actor(_ActorLifecycle):
                 f'module {ns!r} is not exposed by actor {self.uid}; add it '
                 f'to rpc_module_paths when starting the actor (exposed: '
                 f'{self.rpc_module_paths})') from None
-        try:
-            return getattr(mod, funcname)
-        except AttributeError:
+        fn = getattr(mod, funcname, None) if not (
+            funcname.startswith('__') and funcname.endswith('__')) else None
+        if not callable(fn):
+            # dunders (``__builtins__``, ``__loader__``...) are module
+            # machinery, not an API: never reachable remotely
             raise NoSuchFunction(
-                f'module {ns!r} has no function {funcname!r}') from None
+                f'module {ns!r} has no function {funcname!r}')
+        return fn
 
     # -- remotely callable runtime methods -----------------------------
     async def cancel(self) -> bool:
@@ -521,6 +524,10 @@ class Actor(_ActorLifecycle):
                     q = waiting.get(msg['cid'])
                     if q is not None and (q.chan is chan or q.chan is None):
                         q.put(msg)
+                    elif log.isEnabledFor(10):
+                        log.debug('dropping a reply for call %s, which is '
+                                  'no longer waiting: %s', msg['cid'],
+                                  _short(msg))
                     continue
                 if cmd == 'run':
                     await self._start_rpc(chan, msg)

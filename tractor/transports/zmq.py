@@ -1097,6 +1097,9 @@ class ZMQTransport:
             router.setsockopt(zmq.LINGER, 0)
             router.setsockopt(zmq.ROUTER_MANDATORY, 1)
             router.setsockopt(zmq.MAXMSGSIZE, 256)
+            # a raw connection that never completes ZMTP is dropped after
+            # this long, instead of libzmq's 30 s default
+            router.setsockopt(zmq.HANDSHAKE_IVL, 5000)
             if ':' in addr.host:
                 router.setsockopt(zmq.IPV6, 1)
             router.bind(endpoint)
