@@ -17,9 +17,9 @@ Call ids are unique within the calling process, so responses are routed by
 ``cid`` alone. Streams are flow-controlled with credits: a producer sends at
 most ``STREAM_WINDOW`` items (and ``STREAM_WINDOW_BYTES``) ahead of what
 its reader consumed, so a slow reader costs bounded memory and never stalls
-other calls on the channel: the reader sends ``credit`` every
-``_CREDIT_BATCH`` items, and a producer that stalls before that (large
-items) sends ``{'cid': n, 'ackreq': 1}`` to ask for credit for whatever the
+other calls on the channel: the reader sends ``credit`` after every half
+window of items or bytes (it knows each frame's size), and a producer that
+stalls anyway sends ``{'cid': n, 'ackreq': 1}`` to ask for credit for whatever the
 reader has consumed so far.
 """
 from __future__ import annotations
@@ -51,11 +51,15 @@ from .transports._addr import advertised_addr
 log = get_logger(__name__)
 
 #: items a stream's producer may run ahead of its reader...
-STREAM_WINDOW = 1024
+STREAM_WINDOW = 4096
 #: ...and encoded bytes: whichever limit is reached first
-STREAM_WINDOW_BYTES = 4 * 1024 * 1024
-#: the reader grants credit after consuming this many items
+STREAM_WINDOW_BYTES = 8 * 1024 * 1024
+#: the reader grants credit after consuming this many items or bytes:
+#: half a window, so the producer never has to stop while the reader
+#: keeps up, and credit messages stay rare (each one wakes the producer's
+#: side of the connection)
 _CREDIT_BATCH = STREAM_WINDOW // 2
+_CREDIT_BYTES = STREAM_WINDOW_BYTES // 2
 
 _cid_counter = itertools.count(1)
 
@@ -523,6 +527,7 @@ class Actor(_ActorLifecycle):
                 if cmd is None:
                     q = waiting.get(msg['cid'])
                     if q is not None and (q.chan is chan or q.chan is None):
+                        msg['_n'] = chan.last_size
                         q.put(msg)
                     elif log.isEnabledFor(10):
                         log.debug('dropping a reply for call %s, which is '

@@ -102,6 +102,7 @@ class Channel:
         self._rx = 0
         self._tx = 0
         self._receiving = False
+        self.last_size = 0
         # send_buffered() state
         self._pending: list = []
         self._pending_bytes = 0
@@ -275,6 +276,9 @@ class Channel:
                 data = await recv()
                 self._rx += 1
                 if data:
+                    # the frame's size, for the runtime's byte-based flow
+                    # control
+                    self.last_size = len(data)
                     return self._decode(data)
         except TransportClosed:
             if self._dead is not None:

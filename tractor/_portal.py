@@ -8,7 +8,7 @@ import outcome
 import trio
 
 from . import _state
-from ._actor import _CREDIT_BATCH, Actor
+from ._actor import _CREDIT_BATCH, _CREDIT_BYTES, Actor
 from ._channel import Channel
 from ._exceptions import NoResult, RemoteActorError, unpack_error
 from .log import get_logger
@@ -119,7 +119,7 @@ async def _cancel_remote(chan: Channel, cid: int) -> None:
 async def _stream(actor: Actor, chan: Channel, cid: int, q):
     """The caller's side of a remote stream, as an async generator so that
     leaving an ``async for`` (or a cancel scope) stops the remote task."""
-    consumed = 0
+    consumed = consumed_bytes = 0
     finished = False
     get = q.get
     try:
@@ -127,16 +127,17 @@ async def _stream(actor: Actor, chan: Channel, cid: int, q):
             msg = await get()
             if 'yield' in msg:
                 consumed += 1
-                if consumed >= _CREDIT_BATCH:
-                    consumed = 0
-                    await chan.send(
-                        {'cmd': 'credit', 'cid': cid, 'n': _CREDIT_BATCH})
+                consumed_bytes += msg['_n']
+                if (consumed >= _CREDIT_BATCH
+                        or consumed_bytes >= _CREDIT_BYTES):
+                    n, consumed, consumed_bytes = consumed, 0, 0
+                    await chan.send({'cmd': 'credit', 'cid': cid, 'n': n})
                 yield msg['yield']
             elif 'ackreq' in msg:
                 # the producer stalled on its byte window: credit what we
                 # consumed since the last grant
                 if consumed:
-                    n, consumed = consumed, 0
+                    n, consumed, consumed_bytes = consumed, 0, 0
                     await chan.send({'cmd': 'credit', 'cid': cid, 'n': n})
             elif 'stop' in msg:
                 finished = True

@@ -37,6 +37,8 @@ _HDR_SIZE = _HDR.size
 _unpack_hdr = _HDR.unpack_from
 _pack_hdr = _HDR.pack
 _READ_SIZE = 256 * 1024
+# a read this short was one small message, not a burst
+_SMALL_READ = 1024
 # frames at most this long are copied together with their header into one
 # write; longer ones go out as header + payload without a copy
 _JOIN_BELOW = 64 * 1024
@@ -89,6 +91,7 @@ class SocketMsgStream:
         self._big: bytearray | None = None  # a large frame being filled
         self._big_fill = 0
         self._rcount = 0
+        self._small_read = False
         # send side
         self._writing = False
         self._queue: list = []
@@ -107,10 +110,36 @@ class SocketMsgStream:
             raise FrameTooLarge(
                 f'frame of {n} bytes exceeds max_frame={self.max_frame}; '
                 f'nothing was sent')
-        if n < _JOIN_BELOW:
-            await self._send_chunks((_pack_hdr(n) + data,), 1)
-        else:
+        if n >= _JOIN_BELOW:
             await self._send_chunks((_pack_hdr(n), data), 1)
+            return
+        buf = _pack_hdr(n) + data
+        if self._writing or self._closed or self._wcount >= _YIELD_EVERY - 1:
+            await self._send_chunks((buf,), 1)
+            return
+        # fast path: nobody is writing, so try the system call right here,
+        # without the layers of the general path
+        await checkpoint_if_cancelled()
+        try:
+            sent = self._sock.send(buf)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            sent = -1
+        if sent == len(buf):
+            self._wcount += 1
+            return
+        if sent <= 0:
+            await self._send_chunks((buf,), 1)
+            return
+        # part of the frame went out: finish it (shielded) before anyone
+        # else may write
+        self._writing = True
+        try:
+            await self._write(memoryview(buf)[sent:], True)
+            await self._flush_queue()
+        finally:
+            self._writer_left()
 
     async def send_many(self, frames) -> None:
         """Send several frames with as few system calls as possible (one,
@@ -286,9 +315,16 @@ class SocketMsgStream:
                         self._big_fill += got
                         return
                 else:
+                    if self._small_read:
+                        # the last read was a lone small message (request/
+                        # reply traffic): the socket is most likely empty,
+                        # so wait before trying, saving a failing recv
+                        self._small_read = False
+                        raise BlockingIOError
                     chunk = sock.recv(_READ_SIZE)
                     got = len(chunk)
                     if got:
+                        self._small_read = got < _SMALL_READ
                         self._rbuf += chunk
                         return
             except BlockingIOError:
