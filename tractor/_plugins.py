@@ -1,0 +1,79 @@
+"""Named plugins (transports, codecs): one registry type serves both.
+
+Built-ins are named as ``"module:attr"`` strings and imported on first use,
+so an optional backend (pynng, pyzmq) is only needed by the programs that
+pick it. Third-party packages add plugins through an entry-point group,
+without touching this repository, or at run time with ``register()``.
+"""
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+from typing import Any, Callable, Union
+
+Factory = Union[str, Callable[[], Any]]
+
+
+class PluginRegistry:
+    def __init__(self, kind: str, group: str, builtin: dict[str, str],
+                 unknown: type[Exception]) -> None:
+        self.kind = kind              # 'transport', 'codec': for messages
+        self.group = group            # the entry-point group
+        self._builtin = dict(builtin)
+        self._unknown = unknown       # the error raised for a bad name
+        self._factories: dict[str, Factory] = {}
+        self._instances: dict[str, Any] = {}
+        self._entry_points_loaded = False
+
+    def register(self, name: str, factory: Factory) -> None:
+        """Make ``factory()`` (a class or callable, or a ``"module:attr"``
+        string) available as ``name``."""
+        self._factories[name] = factory
+        self._instances.pop(name, None)
+
+    def _all(self) -> dict[str, Factory]:
+        if not self._entry_points_loaded:
+            self._entry_points_loaded = True
+            for ep in entry_points(group=self.group):
+                self._factories.setdefault(ep.name, ep.value)
+        return {**self._builtin, **self._factories}
+
+    @staticmethod
+    def _load(spec: Factory) -> Callable[[], Any]:
+        if isinstance(spec, str):
+            mod, _, attr = spec.partition(':')
+            return getattr(importlib.import_module(mod), attr)
+        return spec
+
+    def available(self) -> list[str]:
+        """Names whose backend imports here."""
+        names = []
+        for name, spec in self._all().items():
+            try:
+                self._load(spec)
+            except ImportError:
+                continue
+            names.append(name)
+        return names
+
+    def get(self, name: str) -> Any:
+        """The shared instance registered as ``name``; the error names the
+        bad name and lists the available ones."""
+        try:
+            return self._instances[name]
+        except KeyError:
+            pass
+        spec = self._all().get(name)
+        if spec is None:
+            raise self._unknown(
+                f'unknown {self.kind} {name!r}; available: '
+                f'{", ".join(self.available())}')
+        try:
+            factory = self._load(spec)
+        except ImportError as err:
+            raise self._unknown(
+                f'{self.kind} {name!r} is registered but its backend is not '
+                f'installed ({err}); `pip install tractor[{name}]` or pick '
+                f'one of: {", ".join(self.available())}') from err
+        inst = self._instances[name] = factory()
+        return inst
