@@ -1,12 +1,11 @@
 """``tractor.run()``: the root actor's lifetime, arguments and result."""
-import os
 import signal
 
 import pytest
 import trio
 
 import tractor
-from tractor_testing import read_line, spawn_python, wait_pids_gone
+from tractor_testing import spawn_python, wait_pids_gone
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -43,7 +43,7 @@ from ._exceptions import (
     pack_error,
     unpack_error,
 )
-from .codecs import CodecError, EncodeError
+from .codecs import CodecError
 from .log import get_logger
 from .transports import Addr, TransportClosed, get_transport
 from .transports._addr import advertised_addr

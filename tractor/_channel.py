@@ -29,7 +29,6 @@ cable, is noticed within that bound even though its kernel still ACKs.
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import os

@@ -4,7 +4,7 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 from . import _state
-from ._portal import Portal, open_portal
+from ._portal import open_portal
 from .transports import Addr
 
 

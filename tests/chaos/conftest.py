@@ -23,7 +23,6 @@ import sys
 
 import pytest
 
-from tractor.transports import available_transports, get_transport
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
@@ -33,18 +32,9 @@ from _chaos import FULL, Chaos  # noqa: E402
 
 
 def transport_variants() -> list[str]:
-    only = {s.strip() for s in
-            os.environ.get('TRACTOR_TEST_TRANSPORTS', '').split(',')
-            if s.strip()}
-    out = []
-    for name in available_transports():
-        schemes = getattr(get_transport(name), 'schemes', None) or ('tcp',)
-        for i, scheme in enumerate(schemes):
-            variant = name if i == 0 else f'{name}+{scheme}'
-            if only and name not in only and variant not in only:
-                continue
-            out.append(variant)
-    return out
+    # the runtime suite's list: every transport variant, $-restrictable
+    from tractor_testing import transport_names
+    return transport_names()
 
 
 TRANSPORTS = transport_variants()

@@ -14,7 +14,6 @@ import pytest
 import trio
 import trio.testing
 
-import tractor
 from tractor import Channel, HandshakeError
 from tractor._channel import PROTOCOL_VERSION, _HELLO
 from tractor.codecs import (

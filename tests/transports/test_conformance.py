@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import struct
 
 import pytest
@@ -34,7 +33,6 @@ from ._helpers import (
     RAW_TRANSPORTS,
     accept_from,
     close_all,
-    fresh_addr,
     peer_process,
     raw_connect,
     raw_wait_closed,

@@ -16,7 +16,7 @@ import trio
 
 zmq = pytest.importorskip('zmq')
 
-from tractor.transports import Addr, TransportClosed, runtime_dir  # noqa
+from tractor.transports import Addr, TransportClosed  # noqa
 from tractor.transports.zmq import ZMQTransport  # noqa
 
 pytestmark = pytest.mark.timeout(60)
