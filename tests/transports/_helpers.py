@@ -81,6 +81,16 @@ def fresh_addr(name: str, scheme: str) -> Addr:
     return Addr.parse(('127.0.0.1', 0), f'{name}+{scheme}')
 
 
+def nfds() -> int:
+    """Open file descriptors of this process (for leak checks)."""
+    return len(os.listdir('/proc/self/fd'))
+
+
+def nthreads() -> int:
+    """Threads of this process (for leak checks)."""
+    return len(os.listdir('/proc/self/task'))
+
+
 # -- streams -------------------------------------------------------------
 async def close_all(*things) -> None:
     with trio.CancelScope(shield=True):

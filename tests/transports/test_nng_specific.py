@@ -27,15 +27,15 @@ from tractor.transports import (  # noqa: E402
 )
 from tractor.transports.nng import NNGTransport, _HELLO  # noqa: E402
 
+from ._helpers import fresh_addr, nfds, nthreads  # noqa: E402
+
 pytestmark = pytest.mark.timeout(60)
 
 SCHEMES = ['tcp', 'ipc']
 
 
 def fresh(scheme: str) -> Addr:
-    if scheme == 'ipc':
-        return Addr.parse(('x', 0), 'nng+ipc')
-    return Addr.parse(('127.0.0.1', 0), 'nng')
+    return fresh_addr('nng', scheme)
 
 
 async def open_pair(addr: Addr, transport=None):
@@ -59,12 +59,6 @@ async def close_all(*things):
             await t.aclose()
 
 
-def nthreads() -> int:
-    return len(os.listdir('/proc/self/task'))
-
-
-def nfds() -> int:
-    return len(os.listdir('/proc/self/fd'))
 
 
 # -- it is SP on the wire -------------------------------------------------

@@ -19,15 +19,15 @@ zmq = pytest.importorskip('zmq')
 from tractor.transports import Addr, TransportClosed  # noqa
 from tractor.transports.zmq import ZMQTransport  # noqa
 
+from ._helpers import fresh_addr, nfds, nthreads  # noqa: E402
+
 pytestmark = pytest.mark.timeout(60)
 
 SCHEMES = ['tcp', 'ipc']
 
 
 def fresh(scheme: str) -> Addr:
-    if scheme == 'ipc':
-        return Addr.parse(('x', 0), 'zmq+ipc')
-    return Addr.parse(('127.0.0.1', 0), 'zmq')
+    return fresh_addr('zmq', scheme)
 
 
 async def open_pair(t: ZMQTransport, listener):
@@ -41,12 +41,6 @@ async def open_pair(t: ZMQTransport, listener):
     return client, server
 
 
-def nfds() -> int:
-    return len(os.listdir('/proc/self/fd'))
-
-
-def nthreads() -> int:
-    return len(os.listdir('/proc/self/task'))
 
 
 async def test_listen_port_speaks_zmtp():
