@@ -15,10 +15,11 @@ def main(config: dict) -> None:
     # it into a cancellation of the tree, so children must not die of it
     # on their own and race their supervisor.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from . import _auth, _state
+    from . import _auth, _malloc, _state
     from .log import get_console_log
     from .transports import Addr
 
+    _malloc.tune()
     if config.get('loglevel'):
         get_console_log(config['loglevel'])
     _auth.set_secret(config.get('secret'))

@@ -8,7 +8,7 @@ from typing import Any
 
 import trio
 
-from . import _auth, _spawn, _state
+from . import _auth, _malloc, _spawn, _state
 from ._actor import Actor
 from ._arbiter import Arbiter
 from ._channel import Channel, HandshakeError
@@ -126,6 +126,7 @@ def run(
     codec = codec or os.environ.get('TRACTOR_CODEC') or 'msgpack'
     # fail fast, with the list of choices, on a misspelt name
     get_transport(transport)
+    _malloc.tune()
     get_codec(codec)
     _state._spawn_method = _spawn.check_start_method(start_method)
     if loglevel:
