@@ -65,6 +65,15 @@ BATCH_BYTES = 64 * 1024
 HANDSHAKE_TIMEOUT = float(os.environ.get('TRACTOR_HANDSHAKE_TIMEOUT', 10.0))
 
 
+def _size(parts: list) -> int:
+    return sum(map(len, parts))
+
+
+def _whole(frame):
+    """A frame as one buffer, even if a peer sent it in parts."""
+    return b''.join(frame) if type(frame) is list else frame
+
+
 class HandshakeError(TransportClosed):
     """The peer is not a compatible, authenticated tractor actor: wrong
     protocol version, codec or secret, or not tractor at all."""
@@ -91,6 +100,13 @@ class Channel:
         self.codec = get_codec(codec) if isinstance(codec, str) else codec
         self._encode = self.codec.encode
         self._decode = self.codec.decode
+        self._decode_parts = self._join_parts
+        if (getattr(stream, 'parts', False)
+                and hasattr(self.codec, 'encode_parts')):
+            # large buffers travel as parts of their frame, uncopied (see
+            # the codec and transport contracts)
+            self._encode = self.codec.encode_parts
+            self._decode_parts = self.codec.decode_parts
         self.transport = transport or getattr(stream.local_addr,
                                               'transport', '')
         self.uid: Optional[tuple] = None
@@ -156,11 +172,11 @@ class Channel:
         limit = timeout or HANDSHAKE_TIMEOUT
         with trio.move_on_after(limit) as too_slow:
             await self.stream.send(hello)
-            peer = self._parse_hello(await self.stream.recv())
+            peer = self._parse_hello(_whole(await self.stream.recv()))
             peer_nonce = bytes.fromhex(peer['nonce'])
             await self.stream.send(
                 _PROOF + _auth.proof(key, role, peer_nonce, nonce))
-            got = await self.stream.recv()
+            got = _whole(await self.stream.recv())
         if too_slow.cancelled_caught:
             raise HandshakeError(
                 f'peer at {self.raddr} did not complete the tractor '
@@ -203,6 +219,11 @@ class Channel:
                 f'same codec')
         return peer
 
+    def _join_parts(self, parts: list):
+        # a codec without decode_parts never asked for parts, but a peer
+        # may still send them: decode them as the one frame they make
+        return self._decode(b''.join(parts))
+
     # -- messages ------------------------------------------------------
     async def send(self, msg: Any) -> None:
         """Send ``msg`` now (after anything :meth:`send_buffered` queued)."""
@@ -234,13 +255,14 @@ class Channel:
         :meth:`send` is preserved. Returns the encoded size, for flow
         control."""
         data = self._encode(msg)
+        size = len(data) if type(data) is not list else _size(data)
         if not self._service_running:
             await self._send_now(data)
-            return len(data)
+            return size
         self._tx += 1
         pending = self._pending
         pending.append(data)
-        self._pending_bytes += len(data)
+        self._pending_bytes += size
         if (len(pending) >= BATCH_FRAMES
                 or self._pending_bytes >= BATCH_BYTES):
             self._pending, self._pending_bytes = [], 0
@@ -252,7 +274,7 @@ class Channel:
                 ) from None
         elif len(pending) == 1:
             self._flush_ev.set()
-        return len(data)
+        return size
 
     async def _send_many(self, frames: list) -> None:
         many = self._native_send_many
@@ -277,6 +299,9 @@ class Channel:
                 if data:
                     # the frame's size, for the runtime's byte-based flow
                     # control
+                    if type(data) is list:
+                        self.last_size = _size(data)
+                        return self._decode_parts(data)
                     self.last_size = len(data)
                     return self._decode(data)
         except TransportClosed:

@@ -152,6 +152,94 @@ async def test_max_frame_enforced_on_send(transport: Transport, pair):
     assert 'max_frame' in str(info.value)
 
 
+# -- frames in parts (optional) ------------------------------------------
+def need_parts(stream) -> None:
+    if not getattr(stream, 'parts', False):
+        pytest.skip(f'{stream.local_addr.transport} sends whole frames '
+                    f'only (frames in parts are optional in the contract)')
+
+
+async def test_frames_in_parts_roundtrip(pair):
+    """A list of parts arrives as a list of ``bytes``, part for part
+    (bytes, bytearray, memoryview, empty, large), in order with whole
+    frames sent around it."""
+    _, client, server = pair
+    need_parts(client)
+    parts = [b'head', pattern(MiB, 1), bytearray(pattern(70_000, 2)),
+             memoryview(pattern(10, 3)), b'', pattern(65536, 4)]
+    with trio.fail_after(20):
+        await client.send(b'before')
+        await client.send(parts)
+        await client.send_many([[b'h', pattern(MiB, 5)], b'after'])
+        assert await server.recv() == b'before'
+        got = await server.recv()
+        assert type(got) is list and len(got) == len(parts)
+        for i, (g, want) in enumerate(zip(got, parts)):
+            assert type(g) is bytes, f'part {i} came back as {type(g)}'
+            assert g == bytes(want), f'part {i} differs'
+        assert await server.recv() == [b'h', pattern(MiB, 5)]
+        assert await server.recv() == b'after'
+
+
+async def test_mutable_part_is_copied_at_send(pair):
+    """A bytearray part changed right after ``send`` returns arrives as
+    it was sent: only immutable bytes are handed over without a copy."""
+    _, client, server = pair
+    need_parts(client)
+    buf = bytearray(pattern(MiB, 6))
+    want = bytes(buf)
+    with trio.fail_after(20):
+        await client.send([b'h', buf])
+        buf[:] = bytes(len(buf))
+        got = await server.recv()
+    assert got[1] == want
+
+
+async def test_max_frame_counts_all_parts(transport: Transport, pair):
+    """Parts each under ``max_frame`` but over it together are refused
+    with FrameTooLarge, nothing is sent, and the stream stays usable."""
+    _, client, server = pair
+    need_parts(client)
+    half = bytes(transport.max_frame // 2 + 1)
+    with trio.fail_after(20):
+        with pytest.raises(FrameTooLarge):
+            await client.send([half, half])
+        with pytest.raises(FrameTooLarge):
+            await client.send_many([b'x', [half, half]])
+        await client.send(b'still fine')
+        assert await server.recv() == b'still fine'
+
+
+async def test_slow_reader_backpressures_parts(pair):
+    """Back-pressure counts the bytes of every part: 128 MiB in parts
+    cannot vanish into buffers while the reader sleeps, and all of it
+    arrives in order once it reads."""
+    _, client, server = pair
+    need_parts(client)
+    count, body = 128, pattern(MiB, 8)
+    sent = 0
+    all_sent = trio.Event()
+
+    async def sender():
+        nonlocal sent
+        for i in range(count):
+            await client.send([i.to_bytes(4, 'big'), body])
+            sent += 1
+        all_sent.set()
+
+    async with trio.open_nursery() as n:
+        n.start_soon(sender)
+        with trio.move_on_after(1.0) as window:
+            await all_sent.wait()
+        assert window.cancelled_caught and sent < count
+        with trio.fail_after(40):
+            for i in range(count):
+                head, got = await server.recv()
+                assert head == i.to_bytes(4, 'big')
+                assert got == body
+            await all_sent.wait()
+
+
 # -- concurrency ---------------------------------------------------------
 _TAG = struct.Struct('!HHI')  # task, seq, payload length
 

@@ -11,6 +11,16 @@ Writing a codec: a class with ``name``, ``encode(obj) -> bytes`` and
 cannot carry and :class:`DecodeError` for bytes that are not a message.
 ``encode`` must never return ``b''`` (the empty frame is reserved for
 heartbeats).
+
+Large buffers out of band (optional). A codec may also offer
+``encode_parts(obj)``, returning either what ``encode`` would or a list
+``[head, buf, ...]`` in which the big ``bytes``-like values of ``obj`` are
+left as they are instead of being copied into the encoding, and
+``decode_parts(parts)``, its inverse, which puts the received buffers back
+in place without copying them again. The Channel uses the pair only over
+transports that carry frames in parts (zmq), so a 1 MiB payload goes from
+the producer's object to the socket and from the socket to the consumer's
+object with no copy besides the socket's own.
 """
 from __future__ import annotations
 

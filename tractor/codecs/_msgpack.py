@@ -5,6 +5,83 @@ import msgpack
 
 from ._base import DecodeError, unencodable
 
+#: bytes-like values from this size up travel out of band (encode_parts):
+#: below it, copying them into the encoding is cheaper than a part
+OOB_FROM = 64 * 1024
+#: the msgpack ext type code marking "out-of-band part <n> goes here"
+_OOB_EXT = 0x7E
+#: how much of a message encode_parts looks through for large buffers: a
+#: stream item, a return value, a keyword argument, a field of a dict
+#: item -- bounded, so that scanning never costs more than a small message
+_SCAN_DEPTH = 4
+_SCAN_NODES = 64
+
+
+def _has_large(obj) -> bool:
+    """Whether a bytes-like value of ``OOB_FROM`` bytes or more sits within
+    the first ``_SCAN_NODES`` containers entries, ``_SCAN_DEPTH`` deep."""
+    budget = _SCAN_NODES
+    todo = [(obj, 0)]
+    pop, push = todo.pop, todo.append
+    while todo:
+        node, depth = pop()
+        vals = node.values() if type(node) is dict else node
+        for v in vals:
+            t = type(v)
+            if t is bytes or t is bytearray:
+                if len(v) >= OOB_FROM:
+                    return True
+            elif t is memoryview:
+                if v.nbytes >= OOB_FROM:
+                    return True
+            elif (t is dict or t is list or t is tuple) \
+                    and depth < _SCAN_DEPTH:
+                push((v, depth + 1))
+            budget -= 1
+            if not budget:
+                return False
+    return False
+
+
+def _extract(obj, bufs: list, depth: int = 0):
+    """A copy of ``obj`` (containers only, up to the scan depth) with every
+    large buffer replaced by an ext placeholder and appended to ``bufs``."""
+    t = type(obj)
+    if t is bytes or t is bytearray or t is memoryview:
+        if (obj.nbytes if t is memoryview else len(obj)) < OOB_FROM:
+            return obj
+        if t is memoryview:
+            if not obj.c_contiguous:
+                return obj  # packed inline (or refused) as before
+            obj = obj.cast('B') if obj.format != 'B' else obj
+        bufs.append(obj)
+        return msgpack.ExtType(_OOB_EXT, (len(bufs) - 1).to_bytes(4, 'big'))
+    if depth > _SCAN_DEPTH:
+        return obj
+    if t is dict:
+        return {k: _extract(v, bufs, depth + 1) for k, v in obj.items()}
+    if t is list or t is tuple:
+        return [_extract(v, bufs, depth + 1) for v in obj]
+    return obj
+
+
+class _PartsHook:
+    """ext_hook for decode_parts: placeholder n -> the n-th received
+    buffer; any other ext type is left to the caller, as in decode."""
+
+    __slots__ = ('bufs',)
+
+    def __init__(self, bufs) -> None:
+        self.bufs = bufs
+
+    def __call__(self, code: int, data: bytes):
+        if code != _OOB_EXT:
+            return msgpack.ExtType(code, data)
+        i = int.from_bytes(data, 'big')
+        if len(data) != 4 or i >= len(self.bufs):
+            raise ValueError(f'out-of-band reference {i} without a part')
+        return self.bufs[i]
+
 
 class MsgpackCodec:
     name = 'msgpack'
@@ -26,4 +103,27 @@ class MsgpackCodec:
         except Exception as err:  # msgpack raises several unrelated types
             raise DecodeError(
                 f'codec {self.name!r} cannot decode {len(data)} bytes '
-                f'({data[:16]!r}...): {err}') from None
+                f'({bytes(data[:16])!r}...): {err}') from None
+
+    def encode_parts(self, obj):
+        """``encode(obj)``, or ``[head, buf, ...]`` when ``obj`` holds
+        large buffers (see the codec contract). The scan for them is
+        bounded (``_SCAN_NODES`` entries), so small messages pay little."""
+        t = type(obj)
+        if (t is dict or t is list or t is tuple) and _has_large(obj):
+            bufs: list = []
+            head = _extract(obj, bufs)
+            if bufs:
+                return [self.encode(head), *bufs]
+        return self.encode(obj)
+
+    def decode_parts(self, parts: list):
+        head = parts[0]
+        try:
+            return msgpack.unpackb(head, raw=False, strict_map_key=False,
+                                   ext_hook=_PartsHook(parts[1:]))
+        except Exception as err:
+            raise DecodeError(
+                f'codec {self.name!r} cannot decode a frame of '
+                f'{len(parts)} parts ({bytes(head[:16])!r}...): {err}'
+            ) from None

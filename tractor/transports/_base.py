@@ -49,6 +49,15 @@ And a message stream obeys these rules, which the conformance suite in
   to send a list of frames with fewer system calls; the Channel uses it
   for bursts of stream items when present and falls back to one ``send``
   per frame otherwise.
+* **Frames in parts (optional).** A stream whose ``parts`` attribute is
+  true also accepts, wherever it takes a frame, a ``list`` of bytes-like
+  parts: one frame whose parts travel without being joined (gathered
+  writes, zero-copy for large immutable ``bytes``), and which the peer's
+  ``recv()`` returns as a ``list`` of ``bytes``, one per part. Its size,
+  for ``max_frame`` and back-pressure, is the sum of its parts. The
+  Channel uses this so that a 1 MiB ``bytes`` value inside a message is
+  never copied into an encoded buffer on one side nor out of one on the
+  other (see ``Codec.encode_parts``). Streams without it never see a list.
 * **Limits.** A frame above ``max_frame`` (a peer claiming a 4 GiB frame)
   is refused with :class:`FrameTooLarge` and the connection dropped.
 """

@@ -54,8 +54,11 @@ would break the no-loss back-pressure guarantee.
 a connection that announces a bigger frame without allocating it (the
 reader then gets TransportClosed); ``send`` refuses an oversized frame
 with FrameTooLarge before sending. Frames go out as single zmq messages
-(no header, no concatenation); payloads from 64 KiB up are sent zero-copy
-when they are immutable ``bytes``. One lazily created ``zmq.Context`` per
+(no header, no concatenation); a frame in parts (see the transport
+contract) goes out as one multipart message ``[b'', b'', part, ...]`` and
+comes back as a list, each part received straight into its own ``bytes``;
+parts and payloads from 64 KiB up are sent zero-copy when they are
+immutable ``bytes``. One lazily created ``zmq.Context`` per
 process (recreated after fork); sockets close with a bounded LINGER
 (``linger_ms``) so pending frames are flushed on ``aclose`` and nothing
 ever hangs. HWM is counted in messages (``hwm``, default 1000 per side).
@@ -98,11 +101,19 @@ _POLLOUT = int(zmq.POLLOUT)
 _NOBLOCK = int(zmq.NOBLOCK)
 _EVENTS = int(zmq.EVENTS)
 _RCVMORE = int(zmq.RCVMORE)
+_SNDMORE = int(zmq.SNDMORE)
 _ACK = struct.Struct('!Q')
 #: what a frame costs in the flow-control window besides its payload, so
 #: that a flood of empty frames is bounded too
 _FRAME_COST = 64
 _Again = zmq.Again
+
+
+def _size(frame) -> int:
+    """Bytes in a frame, whole or in parts."""
+    if type(frame) is list:
+        return sum(map(len, frame))
+    return len(frame)
 _ZMQError = zmq.ZMQError
 
 #: zero-copy sends pay off from about here (measured)
@@ -377,6 +388,9 @@ class ZMQMsgStream:
     """A MsgStream over one exclusive PAIR (or, for the rendezvous, DEALER)
     socket."""
 
+    #: frames may be lists of parts (see the transport contract)
+    parts = True
+
     def __init__(
         self,
         zs: _ZSock,
@@ -472,18 +486,29 @@ class ZMQMsgStream:
     # credit: a sender may have at most ``window`` bytes (frame lengths
     # plus _FRAME_COST each) not yet handed to the peer's application;
     # the reader reports its running total in a two-part control message
-    # ``[b'', b'A' + u64]`` (a data frame is always one part, so only an
-    # empty frame needs the RCVMORE check).
+    # ``[b'', b'A' + u64]``. A whole data frame is one part and a frame in
+    # parts starts with two empty ones, so only an empty first part needs
+    # the RCVMORE check.
     def _pull(self):
-        """One message off the socket: a data frame, or None for a control
-        message (handled here). Raises zmq.Again when there is none."""
+        """One message off the socket: a data frame (a list for a frame in
+        parts), or None for a control message (handled here). Raises
+        zmq.Again when there is none."""
         sock = self._sock
         data = sock.recv(_NOBLOCK)
         if data or not sock.getsockopt(_RCVMORE):
             return data
+        # a multipart message is delivered whole: no Again from here on
         ctrl = sock.recv(_NOBLOCK)
-        while sock.getsockopt(_RCVMORE):
+        more = sock.getsockopt(_RCVMORE)
+        if not ctrl and more:
+            parts = []
+            while more:
+                parts.append(sock.recv(_NOBLOCK))
+                more = sock.getsockopt(_RCVMORE)
+            return parts
+        while more:
             sock.recv(_NOBLOCK)
+            more = sock.getsockopt(_RCVMORE)
         if len(ctrl) == 9:
             (value,) = _ACK.unpack_from(ctrl, 1)
             kind = ctrl[:1]
@@ -543,6 +568,8 @@ class ZMQMsgStream:
             raise self._error
         if self._ack_due:
             self._send_ack()
+        if type(data) is list:
+            return self._send_parts_now(data)
         n = len(data)
         cost = n + _FRAME_COST
         out = self._sent - self._acked
@@ -560,10 +587,42 @@ class ZMQMsgStream:
         self._sent += cost
         return 0
 
+    def _send_parts_now(self, parts: list) -> int:
+        """_send_now for a frame in parts: ``[b'', b'', part, ...]``."""
+        cost = _size(parts) + _FRAME_COST
+        out = self._sent - self._acked
+        if out and out + cost > self._window:
+            return 1
+        send = self._sock.send
+        try:
+            send(b'', _NOBLOCK | _SNDMORE)
+        except _Again:
+            return 2
+        except _ZMQError as err:
+            exc = _closed(err, 'send failed')
+            self._close_now(exc)
+            raise exc from None
+        # the high-water mark counts whole messages: once the first part
+        # is taken, the rest of the message is too
+        try:
+            send(b'', _NOBLOCK | _SNDMORE)
+            last = len(parts) - 1
+            for i, part in enumerate(parts):
+                send(part, _NOBLOCK | _SNDMORE if i < last else _NOBLOCK,
+                     copy=len(part) < _ZERO_COPY_FROM
+                     or type(part) is not bytes)
+        except _ZMQError as err:
+            # a half-sent multipart message cannot be taken back
+            exc = _closed(err, 'send failed half way through a frame')
+            self._close_now(exc)
+            raise exc from None
+        self._sent += cost
+        return 0
+
     def _check_sizes(self, frames) -> None:
         mf = self.max_frame
         for data in frames:
-            n = len(data)
+            n = _size(data)
             if n > mf:
                 if self._closed:
                     raise self._error
@@ -599,7 +658,7 @@ class ZMQMsgStream:
                 continue
             # out of credit: read what the peer sent (keeping data for
             # recv) until an ack arrives
-            cost = len(data) + _FRAME_COST
+            cost = _size(data) + _FRAME_COST
             try:
                 out = self._sent - self._acked
                 while out and out + cost > self._window:
@@ -625,7 +684,7 @@ class ZMQMsgStream:
 
     async def send(self, data) -> None:
         await checkpoint_if_cancelled()
-        if len(data) > self.max_frame:
+        if type(data) is list or len(data) > self.max_frame:
             self._check_sizes((data,))
         lock = self._tx_lock
         if not lock.locked():
@@ -721,7 +780,19 @@ class ZMQMsgStream:
                 zs.unchecked = False
                 if data is None:
                     continue
-            self._consumed += len(data) + _FRAME_COST
+            if type(data) is list:
+                n = _size(data)
+                if n > self.max_frame:
+                    # libzmq bounds each part (MAXMSGSIZE), we the sum
+                    exc = FrameTooLarge(
+                        f'{self.peer_addr} sent a frame of {n} bytes in '
+                        f'{len(data)} parts, over max_frame='
+                        f'{self.max_frame}')
+                    self._close_now(exc)
+                    raise exc
+            else:
+                n = len(data)
+            self._consumed += n + _FRAME_COST
             if self._ack_due or (self._consumed - self._last_ack
                                  >= self._ack_every) or (
                     self._ack_target and self._consumed >= self._ack_target):
@@ -729,7 +800,10 @@ class ZMQMsgStream:
                 if not self._closed:
                     self._send_ack()
                     zs.after_op()
-            self._rcount += 1
+            # yield every _YIELD_EVERY frames, and after every large one:
+            # whoever consumes it runs (and frees it) before the next is
+            # read, instead of a reader racing ahead through fresh pages
+            self._rcount += 1 if n < _ZERO_COPY_FROM else _YIELD_EVERY
             if self._rcount >= _YIELD_EVERY:
                 self._rcount = 0
                 # never lose the frame to a cancel here
