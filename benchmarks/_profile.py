@@ -40,7 +40,7 @@ def prof_stop(path: str) -> str:
     return path
 
 
-async def _loop(portal, workload: str, n: int):
+async def _loop(portal, workload: str, n: int, codec: str = 'msgpack'):
     from ._workloads import MODULE
     if workload == 'rpc':
         run = portal.run
@@ -48,7 +48,8 @@ async def _loop(portal, workload: str, n: int):
             await run(MODULE, 'noop')
         return n
     count = 0
-    async for _ in await portal.run(MODULE, 'stream_small', n=n):
+    kw = {'codec': codec} if workload == 'stream_large' else {}
+    async for _ in await portal.run(MODULE, workload, n=n, **kw):
         count += 1
     return count
 
@@ -60,16 +61,16 @@ async def main(args):
     out = {}
     async with tractor.open_nursery() as an:
         portal = await an.start_actor('prof', rpc_module_paths=[MODULE, me])
-        await _loop(portal, args.workload, max(args.n // 10, 10))  # warm up
+        await _loop(portal, args.workload, max(args.n // 10, 10), args.codec)  # warm up
         gc.collect()
         t0 = time.perf_counter()
-        await _loop(portal, args.workload, args.n)
+        await _loop(portal, args.workload, args.n, args.codec)
         out['plain_s'] = time.perf_counter() - t0
         await portal.run(me, 'prof_start')
         pr = cProfile.Profile()
         t0 = time.perf_counter()
         pr.enable()
-        await _loop(portal, args.workload, args.n)
+        await _loop(portal, args.workload, args.n, args.codec)
         pr.disable()
         out['profiled_s'] = time.perf_counter() - t0
         await portal.run(me, 'prof_stop', path=args.child_path)
@@ -90,7 +91,7 @@ def top(path: str, k: int, sort: str) -> str:
 
 def cli(argv=None) -> int:
     ap = argparse.ArgumentParser(prog='python -m benchmarks._profile')
-    ap.add_argument('workload', choices=['rpc', 'stream_small'])
+    ap.add_argument('workload', choices=['rpc', 'stream_small', 'stream_large'])
     ap.add_argument('variant', nargs='?', default='tcp')
     ap.add_argument('codec', nargs='?', default='msgpack')
     ap.add_argument('--n', type=int, default=None,
@@ -101,7 +102,8 @@ def cli(argv=None) -> int:
         os.path.dirname(os.path.abspath(__file__)), 'results'))
     args = ap.parse_args(argv)
     if args.n is None:
-        args.n = 5000 if args.workload == 'rpc' else 100_000
+        args.n = {'rpc': 5000, 'stream_large': 1000}.get(args.workload,
+                                                         100_000)
     os.makedirs(args.out, exist_ok=True)
     stem = os.path.join(args.out, f'profile-{args.workload}-'
                         f'{args.variant}-{args.codec}')

@@ -529,6 +529,7 @@ class Actor(_ActorLifecycle):
                     if q is not None and (q.chan is chan or q.chan is None):
                         msg['_n'] = chan.last_size
                         q.put(msg)
+                        msg = None  # see _portal._stream
                     elif log.isEnabledFor(10):
                         log.debug('dropping a reply for call %s, which is '
                                   'no longer waiting: %s', msg['cid'],

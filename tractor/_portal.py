@@ -132,7 +132,12 @@ async def _stream(actor: Actor, chan: Channel, cid: int, q):
                         or consumed_bytes >= _CREDIT_BYTES):
                     n, consumed, consumed_bytes = consumed, 0, 0
                     await chan.send({'cmd': 'credit', 'cid': cid, 'n': n})
-                yield msg['yield']
+                # hold no reference while waiting for the next item: a
+                # large one is then freed (and its memory reused) before
+                # the next is received
+                item, msg = msg['yield'], None
+                yield item
+                item = None
             elif 'ackreq' in msg:
                 # the producer stalled on its byte window: credit what we
                 # consumed since the last grant
