@@ -513,47 +513,55 @@ class Actor(_ActorLifecycle):
 
     async def _process_messages(self, chan: Channel) -> None:
         waiting = self._waiting
+        recv_many = chan.recv_many
         while True:
             try:
-                msg = await chan.recv()
+                msgs = await recv_many()
             except TransportClosed as err:
                 log.debug('channel %s closed: %s', chan, err)
                 return
             except CodecError as err:
                 log.warning('dropping %s: undecodable message: %s', chan, err)
                 return
-            try:
-                cmd = msg.get('cmd')
-                if cmd is None:
-                    q = waiting.get(msg['cid'])
-                    if q is not None and (q.chan is chan or q.chan is None):
-                        msg['_n'] = chan.last_size
-                        q.put(msg)
-                        msg = None  # see _portal._stream
-                    elif log.isEnabledFor(10):
-                        log.debug('dropping a reply for call %s, which is '
-                                  'no longer waiting: %s', msg['cid'],
-                                  _short(msg))
-                    continue
-                if cmd == 'run':
-                    await self._start_rpc(chan, msg)
-                elif cmd == 'credit':
-                    task = self._rpc_tasks.get((chan, msg['cid']))
-                    if task is not None:
-                        task.grant(int(msg['n']))
-                elif cmd == 'cancel':
-                    task = self._rpc_tasks.get((chan, msg['cid']))
-                    if task is not None:
-                        task.scope.cancel()
-                else:
-                    raise ValueError(f'unknown command {cmd!r}')
-            except (AttributeError, KeyError, TypeError, ValueError) as err:
-                log.warning('malformed message from %s: %r (%s: %s)',
-                            chan.uid, _short(msg), type(err).__name__, err)
-                cid = msg.get('cid') if isinstance(msg, dict) else None
-                if isinstance(cid, int):
-                    await self._send_error(chan, cid, ValueError(
-                        f'malformed message {_short(msg)}: {err}'))
+            # a burst is routed in one go (see Channel.recv_many)
+            for msg, size in zip(msgs, chan.last_sizes):
+                try:
+                    cmd = msg.get('cmd')
+                    if cmd is None:
+                        q = waiting.get(msg['cid'])
+                        if q is not None and (q.chan is chan
+                                              or q.chan is None):
+                            msg['_n'] = size
+                            q.put(msg)
+                        elif log.isEnabledFor(10):
+                            log.debug('dropping a reply for call %s, which '
+                                      'is no longer waiting: %s', msg['cid'],
+                                      _short(msg))
+                        continue
+                    if cmd == 'run':
+                        await self._start_rpc(chan, msg)
+                    elif cmd == 'credit':
+                        task = self._rpc_tasks.get((chan, msg['cid']))
+                        if task is not None:
+                            task.grant(int(msg['n']))
+                    elif cmd == 'cancel':
+                        task = self._rpc_tasks.get((chan, msg['cid']))
+                        if task is not None:
+                            task.scope.cancel()
+                    else:
+                        raise ValueError(f'unknown command {cmd!r}')
+                except (AttributeError, KeyError, TypeError,
+                        ValueError) as err:
+                    log.warning('malformed message from %s: %r (%s: %s)',
+                                chan.uid, _short(msg), type(err).__name__,
+                                err)
+                    cid = msg.get('cid') if isinstance(msg, dict) else None
+                    if isinstance(cid, int):
+                        await self._send_error(chan, cid, ValueError(
+                            f'malformed message {_short(msg)}: {err}'))
+            # hold nothing while waiting: a large item is freed as soon
+            # as its consumer is done with it (see _portal._stream)
+            msgs = msg = None
 
     async def _send_error(self, chan, cid, exc) -> None:
         try:

@@ -118,6 +118,10 @@ class Channel:
         self._tx = 0
         self._receiving = False
         self.last_size = 0
+        #: the frame size of each message the last recv_many returned
+        self.last_sizes: list = []
+        self._native_recv_many = getattr(stream, 'recv_many', None)
+        self._recv_error: Exception | None = None
         # send_buffered() state
         self._pending: list = []
         self._pending_bytes = 0
@@ -304,6 +308,54 @@ class Channel:
                         return self._decode_parts(data)
                     self.last_size = len(data)
                     return self._decode(data)
+        except TransportClosed:
+            if self._dead is not None:
+                raise self._dead from None
+            raise
+        finally:
+            self._receiving = False
+
+    async def recv_many(self, limit: int = 64) -> list:
+        """The next message and those that arrived right behind it (at
+        most ``limit``), decoded; ``last_sizes`` holds their frame sizes.
+        One wake-up for a burst when the transport offers ``recv_many``,
+        else one message per call."""
+        many = self._native_recv_many
+        if many is None:
+            msg = await self.recv()
+            self.last_sizes = [self.last_size]
+            return [msg]
+        if self._recv_error is not None:
+            err, self._recv_error = self._recv_error, None
+            raise err
+        decode = self._decode
+        self._receiving = True
+        try:
+            while True:
+                frames = await many(limit)
+                self._rx += len(frames)
+                msgs, sizes = [], []
+                for data in frames:
+                    if not data:
+                        continue  # a heartbeat
+                    try:
+                        if type(data) is list:
+                            sizes.append(_size(data))
+                            msgs.append(self._decode_parts(data))
+                        else:
+                            sizes.append(len(data))
+                            msgs.append(decode(data))
+                    except Exception as err:
+                        # what came before it is delivered; the error
+                        # is raised by the next call
+                        del sizes[len(msgs):]
+                        if not msgs:
+                            raise
+                        self._recv_error = err
+                        break
+                if msgs:
+                    self.last_sizes = sizes
+                    return msgs
         except TransportClosed:
             if self._dead is not None:
                 raise self._dead from None

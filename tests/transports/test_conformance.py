@@ -152,6 +152,38 @@ async def test_max_frame_enforced_on_send(transport: Transport, pair):
     assert 'max_frame' in str(info.value)
 
 
+async def test_recv_many_takes_bursts_in_order(pair):
+    """``recv_many`` (optional) returns the frames already there, in
+    order and whole, never more than asked for, and blocks for the
+    first only."""
+    _, client, server = pair
+    if not hasattr(server, 'recv_many'):
+        pytest.skip(f'{server.local_addr.transport} has no recv_many '
+                    f'(optional in the contract)')
+    frames = [pattern(n % 300, n) for n in range(500)] + [pattern(MiB, 9)]
+    got = []
+    with trio.fail_after(20):
+        async with trio.open_nursery() as n:
+            n.start_soon(client.send_many, frames)
+            while len(got) < len(frames):
+                burst = await server.recv_many(10)
+                assert 1 <= len(burst) <= 10
+                got.extend(burst)
+        assert got == frames
+        # nothing there: it waits for the next frame, then returns it
+        result = []
+
+        async def reader():
+            result.append(await server.recv_many(5))
+
+        async with trio.open_nursery() as n:
+            n.start_soon(reader)
+            await trio.testing.wait_all_tasks_blocked()
+            assert not result
+            await client.send(b'late')
+        assert result == [[b'late']]
+
+
 # -- frames in parts (optional) ------------------------------------------
 def need_parts(stream) -> None:
     if not getattr(stream, 'parts', False):

@@ -48,7 +48,10 @@ And a message stream obeys these rules, which the conformance suite in
 * **Batching (optional).** A stream may offer ``async send_many(frames)``
   to send a list of frames with fewer system calls; the Channel uses it
   for bursts of stream items when present and falls back to one ``send``
-  per frame otherwise.
+  per frame otherwise. Likewise ``async recv_many(limit)``: the next frame
+  plus whichever frames have already arrived behind it (at most
+  ``limit``), blocking only for the first and cancel-safe like ``recv``;
+  the runtime's reader then routes a burst per wake-up.
 * **Frames in parts (optional).** A stream whose ``parts`` attribute is
   true also accepts, wherever it takes a frame, a ``list`` of bytes-like
   parts: one frame whose parts travel without being joined (gathered

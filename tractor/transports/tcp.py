@@ -264,6 +264,23 @@ class SocketMsgStream:
                 return frame
             await self._fill()
 
+    async def recv_many(self, limit: int = 64) -> list:
+        """The next frame and those right behind it already in the read
+        buffer (up to ``limit``), without another system call. Blocks only
+        for the first; cancel-safe like ``recv``."""
+        frames = [await self.recv()]
+        next_frame = self._next_frame
+        while len(frames) < limit and not self._closed:
+            try:
+                frame = next_frame()
+            except TransportClosed:
+                break  # raised again by the next call
+            if frame is None:
+                break
+            frames.append(frame)
+        self._rcount += len(frames) - 1
+        return frames
+
     def _next_frame(self):
         big = self._big
         if big is not None:

@@ -780,26 +780,7 @@ class ZMQMsgStream:
                 zs.unchecked = False
                 if data is None:
                     continue
-            if type(data) is list:
-                n = _size(data)
-                if n > self.max_frame:
-                    # libzmq bounds each part (MAXMSGSIZE), we the sum
-                    exc = FrameTooLarge(
-                        f'{self.peer_addr} sent a frame of {n} bytes in '
-                        f'{len(data)} parts, over max_frame='
-                        f'{self.max_frame}')
-                    self._close_now(exc)
-                    raise exc
-            else:
-                n = len(data)
-            self._consumed += n + _FRAME_COST
-            if self._ack_due or (self._consumed - self._last_ack
-                                 >= self._ack_every) or (
-                    self._ack_target and self._consumed >= self._ack_target):
-                self._ack_due = True
-                if not self._closed:
-                    self._send_ack()
-                    zs.after_op()
+            n = self._took(data)
             # yield every _YIELD_EVERY frames, and after every large one:
             # whoever consumes it runs (and frees it) before the next is
             # read, instead of a reader racing ahead through fresh pages
@@ -809,6 +790,77 @@ class ZMQMsgStream:
                 # never lose the frame to a cancel here
                 await cancel_shielded_checkpoint()
             return data
+
+    def _took(self, data) -> int:
+        """Account for a frame handed to the reader (flow control, acks);
+        returns its size."""
+        if type(data) is list:
+            n = _size(data)
+            if n > self.max_frame:
+                # libzmq bounds each part (MAXMSGSIZE), we the sum
+                exc = FrameTooLarge(
+                    f'{self.peer_addr} sent a frame of {n} bytes in '
+                    f'{len(data)} parts, over max_frame={self.max_frame}')
+                self._close_now(exc)
+                raise exc
+        else:
+            n = len(data)
+        self._consumed += n + _FRAME_COST
+        if self._ack_due or (self._consumed - self._last_ack
+                             >= self._ack_every) or (
+                self._ack_target and self._consumed >= self._ack_target):
+            self._ack_due = True
+            if not self._closed:
+                self._send_ack()
+                self._zs.after_op()
+        return n
+
+    async def recv_many(self, limit: int = 64) -> list:
+        """The next frame and those right behind it that have already
+        arrived (up to ``limit``): one wake-up and one readiness check for
+        a burst. Blocks only for the first; cancel-safe like ``recv``."""
+        frames = [await self.recv()]
+        if _size(frames[0]) >= _ZERO_COPY_FROM:
+            return frames  # let its consumer run first (see recv)
+        zs = self._zs
+        inbox = self._inbox
+        took = False
+        while len(frames) < limit and not self._closed:
+            if inbox:
+                data = inbox.popleft()
+            else:
+                try:
+                    data = self._pull()
+                except (_Again, _ZMQError):
+                    break  # nothing more now; an error shows on the next
+                took = True
+                if data is None:
+                    continue
+            if type(data) is list:
+                try:
+                    self._took(data)
+                except FrameTooLarge:
+                    break  # raised again by the next call
+                frames.append(data)
+                break
+            # _took, inlined for whole frames
+            n = len(data)
+            self._consumed += n + _FRAME_COST
+            if self._ack_due or (self._consumed - self._last_ack
+                                 >= self._ack_every) or (
+                    self._ack_target and self._consumed >= self._ack_target):
+                self._ack_due = True
+                self._send_ack()
+                zs.after_op()
+            frames.append(data)
+            if n >= _ZERO_COPY_FROM:
+                break
+        if not self._closed:
+            zs.after_op()  # the pulls may have taken an edge others need
+            if took:
+                zs.unchecked = False
+        self._rcount += len(frames) - 1
+        return frames
 
     async def _wait_connected(self, deadline: float) -> None:
         """Dialer side: wait for the ZMTP handshake on the new socket."""
