@@ -107,15 +107,29 @@ class MsgpackCodec:
 
     def encode_parts(self, obj):
         """``encode(obj)``, or ``[head, buf, ...]`` when ``obj`` holds
-        large buffers (see the codec contract). The scan for them is
-        bounded (``_SCAN_NODES`` entries), so small messages pay little."""
-        t = type(obj)
-        if (t is dict or t is list or t is tuple) and _has_large(obj):
-            bufs: list = []
-            head = _extract(obj, bufs)
-            if bufs:
-                return [self.encode(head), *bufs]
-        return self.encode(obj)
+        large buffers (see the codec contract). Cheap for small messages:
+        a look at the top-level values (where stream items and return
+        values sit), then, only if the encoding came out large, a bounded
+        scan deeper (``_SCAN_DEPTH``, ``_SCAN_NODES``)."""
+        if type(obj) is dict:
+            for v in obj.values():
+                t = type(v)
+                if (t is bytes or t is bytearray) and len(v) >= OOB_FROM \
+                        or t is memoryview and v.nbytes >= OOB_FROM:
+                    return self._split(obj)
+        data = self.encode(obj)
+        if len(data) < OOB_FROM or not _has_large(obj):
+            return data
+        # nested: the encoding is made twice, still cheaper than copying
+        # the buffers out of it again at the other end
+        return self._split(obj)
+
+    def _split(self, obj):
+        bufs: list = []
+        head = _extract(obj, bufs)
+        if not bufs:  # pragma: no cover - a non-contiguous memoryview
+            return self.encode(obj)
+        return [self.encode(head), *bufs]
 
     def decode_parts(self, parts: list):
         head = parts[0]
