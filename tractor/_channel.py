@@ -42,6 +42,7 @@ from .transports import (
     Addr,
     MsgStream,
     TransportClosed,
+    frame_size,
     get_transport,
 )
 from .log import get_logger
@@ -63,10 +64,6 @@ BATCH_FRAMES = 64
 BATCH_BYTES = 64 * 1024
 #: seconds a new connection has to complete the handshake
 HANDSHAKE_TIMEOUT = float(os.environ.get('TRACTOR_HANDSHAKE_TIMEOUT', 10.0))
-
-
-def _size(parts: list) -> int:
-    return sum(map(len, parts))
 
 
 def _whole(frame):
@@ -259,7 +256,7 @@ class Channel:
         :meth:`send` is preserved. Returns the encoded size, for flow
         control."""
         data = self._encode(msg)
-        size = len(data) if type(data) is not list else _size(data)
+        size = frame_size(data)
         if not self._service_running:
             await self._send_now(data)
             return size
@@ -304,7 +301,7 @@ class Channel:
                     # the frame's size, for the runtime's byte-based flow
                     # control
                     if type(data) is list:
-                        self.last_size = _size(data)
+                        self.last_size = frame_size(data)
                         return self._decode_parts(data)
                     self.last_size = len(data)
                     return self._decode(data)
@@ -340,7 +337,7 @@ class Channel:
                         continue  # a heartbeat
                     try:
                         if type(data) is list:
-                            sizes.append(_size(data))
+                            sizes.append(frame_size(data))
                             msgs.append(self._decode_parts(data))
                         else:
                             sizes.append(len(data))

@@ -122,16 +122,9 @@ async def _stream(actor: Actor, chan: Channel, cid: int, q):
     consumed = consumed_bytes = 0
     finished = False
     get = q.get
-    ready = q._items
-    checkpoint_if_cancelled = trio.lowlevel.checkpoint_if_cancelled
     try:
         while True:
-            if ready:
-                # MsgQueue.get, inlined for the common case of a burst
-                await checkpoint_if_cancelled()
-                msg = ready.popleft()
-            else:
-                msg = await get()
+            msg = await get()
             if 'yield' in msg:
                 consumed += 1
                 consumed_bytes += msg['_n']

@@ -12,6 +12,7 @@ from ._base import (
     TransportClosed,
     TransportError,
     UnknownTransport,
+    frame_size,
 )
 from ._addr import Addr, AddressError, runtime_dir
 from ._registry import (
@@ -39,5 +40,6 @@ __all__ = [
     'Addr', 'AddressError', 'DEFAULT_MAX_FRAME', 'ENTRY_POINT_GROUP',
     'FrameTooLarge', 'Listener', 'MsgStream', 'Transport', 'TransportClosed',
     'TransportError', 'UnknownTransport', 'available_transports', 'connect',
+    'frame_size',
     'get_transport', 'listen', 'register_transport', 'runtime_dir',
 ]

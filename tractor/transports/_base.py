@@ -76,6 +76,13 @@ if TYPE_CHECKING:  # pragma: no cover
 DEFAULT_MAX_FRAME = 64 * 1024 * 1024
 
 
+def frame_size(frame) -> int:
+    """Bytes in a frame, whole or in parts (see "Frames in parts")."""
+    if type(frame) is list:
+        return sum(map(len, frame))
+    return len(frame)
+
+
 class TransportError(Exception):
     """Base of every error raised by the transport layer."""
 

@@ -304,32 +304,8 @@ class NNGMsgStream:
     async def send(self, data) -> None:
         # No yield to the scheduler before the frame is queued: frames of
         # concurrent senders must go out in the order their sends began
-        # (the Channel's batching relies on it). The periodic yield comes
-        # after, shielded, so it cannot lose a frame already sent.
-        await checkpoint_if_cancelled()
-        n = len(data)
-        if self._closed or self._peer_gone or n > self.max_frame:
-            self._check((data,))
-        if not isinstance(data, (bytes, bytearray)):
-            data = bytes(data)
-        lock = self._send_lock
-        if not lock.locked():
-            # fast path: nobody is queued for room, try at once
-            rv = _nng_send(self._h, data, n, _NONBLOCK)
-            if rv == 0:
-                self._nsent += 1
-                self._wcount += 1 + (n >> 15)  # +32 per MiB
-                await self._yield_sometimes()
-                return
-            if rv != _EAGAIN:
-                raise self._failed(rv, 'send')
-            lock.acquire_nowait()  # no await since: nobody got ahead
-        else:
-            await lock.acquire()
-        try:
-            await self._send_waiting((data,), 0)
-        finally:
-            lock.release()
+        # (the Channel's batching relies on it); see send_many.
+        await self.send_many((data,))
 
     async def _yield_sometimes(self) -> None:
         """Let other tasks run once every ``_YIELD_EVERY`` sends that did

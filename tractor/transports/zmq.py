@@ -91,7 +91,12 @@ from trio.lowlevel import (
 import zmq
 
 from ._addr import Addr, runtime_dir
-from ._base import DEFAULT_MAX_FRAME, FrameTooLarge, TransportClosed
+from ._base import (
+    DEFAULT_MAX_FRAME,
+    FrameTooLarge,
+    TransportClosed,
+    frame_size as _size,
+)
 
 _MAGIC = b'TRACTOR-ZMQ/1'
 # plain ints: pyzmq's constants are enum members, and every ``ev & mask``
@@ -107,13 +112,6 @@ _ACK = struct.Struct('!Q')
 #: that a flood of empty frames is bounded too
 _FRAME_COST = 64
 _Again = zmq.Again
-
-
-def _size(frame) -> int:
-    """Bytes in a frame, whole or in parts."""
-    if type(frame) is list:
-        return sum(map(len, frame))
-    return len(frame)
 _ZMQError = zmq.ZMQError
 
 #: zero-copy sends pay off from about here (measured)
@@ -683,32 +681,7 @@ class ZMQMsgStream:
         zs.after_op()
 
     async def send(self, data) -> None:
-        await checkpoint_if_cancelled()
-        if type(data) is list or len(data) > self.max_frame:
-            self._check_sizes((data,))
-        lock = self._tx_lock
-        if not lock.locked():
-            if not self._send_now(data):
-                zs = self._zs
-                if zs._polling:
-                    zs.publish(zs._get(_EVENTS))
-                else:
-                    zs.events = 0
-                self._wcount += 1
-                if self._wcount >= _YIELD_EVERY:
-                    self._wcount = 0
-                    # the frame is out: yield, but a cancel must not
-                    # make it look unsent
-                    await cancel_shielded_checkpoint()
-                return
-            lock.acquire_nowait()
-        else:
-            await lock.acquire()
-        try:
-            await self._send_waiting((data,), 0)
-        finally:
-            lock.release()
-        self._wcount = 0
+        await self.send_many((data,))
 
     async def send_many(self, frames) -> None:
         """Send several frames in order: as many as fit go out at once,
@@ -724,11 +697,7 @@ class ZMQMsgStream:
             while i < nf and not send_now(frames[i]):
                 i += 1
             if i == nf:
-                zs = self._zs
-                if zs._polling:
-                    zs.publish(zs._get(_EVENTS))
-                else:
-                    zs.events = 0
+                self._zs.after_op()
                 self._wcount += nf
                 if self._wcount >= _YIELD_EVERY:
                     self._wcount = 0
@@ -773,10 +742,7 @@ class ZMQMsgStream:
                     exc = _closed(err, 'recv failed')
                     self._close_now(exc)
                     raise exc from None
-                if zs._polling:
-                    zs.publish(zs._get(_EVENTS))
-                else:
-                    zs.events = 0
+                zs.after_op()
                 zs.unchecked = False
                 if data is None:
                     continue
@@ -836,22 +802,10 @@ class ZMQMsgStream:
                 took = True
                 if data is None:
                     continue
-            if type(data) is list:
-                try:
-                    self._took(data)
-                except FrameTooLarge:
-                    break  # raised again by the next call
-                frames.append(data)
-                break
-            # _took, inlined for whole frames
-            n = len(data)
-            self._consumed += n + _FRAME_COST
-            if self._ack_due or (self._consumed - self._last_ack
-                                 >= self._ack_every) or (
-                    self._ack_target and self._consumed >= self._ack_target):
-                self._ack_due = True
-                self._send_ack()
-                zs.after_op()
+            try:
+                n = self._took(data)
+            except FrameTooLarge:
+                break  # raised again by the next call
             frames.append(data)
             if n >= _ZERO_COPY_FROM:
                 break
