@@ -31,11 +31,13 @@ SESSION_ENV = 'TRACTOR_TEST_SESSION'
 
 
 # -- the transport/codec matrix ------------------------------------------
-def transport_names() -> list[str]:
-    """``tractor.run(transport=...)`` names for every usable transport and
-    every scheme it speaks: ``tcp``, ``uds``, ``nng``, ``nng+ipc``,
-    ``zmq``, ``zmq+ipc``... A newly registered transport shows up here by
-    itself. ``$TRACTOR_TEST_TRANSPORTS=tcp,uds`` restricts the list."""
+def transport_matrix() -> list[tuple[str, str, str]]:
+    """``(transport, scheme, variant)`` for every usable transport and
+    every scheme it speaks; ``variant`` is the ``tractor.run(transport=)``
+    name: the plain name for a transport's first (default) scheme,
+    ``name+scheme`` for the others. A newly registered transport shows up
+    here by itself. ``$TRACTOR_TEST_TRANSPORTS=tcp,uds`` restricts the
+    list (plain names, variants, or ``name+scheme``)."""
     only = {s.strip() for s in
             os.environ.get('TRACTOR_TEST_TRANSPORTS', '').split(',')
             if s.strip()}
@@ -43,12 +45,17 @@ def transport_names() -> list[str]:
     for name in available_transports():
         schemes = getattr(get_transport(name), 'schemes', None) or ('tcp',)
         for i, scheme in enumerate(schemes):
-            # a transport's first scheme is its default: plain name
             variant = name if i == 0 else f'{name}+{scheme}'
-            if only and name not in only and variant not in only:
+            if only and not only & {name, variant, f'{name}+{scheme}'}:
                 continue
-            out.append(variant)
+            out.append((name, scheme, variant))
     return out
+
+
+def transport_names() -> list[str]:
+    """``tractor.run(transport=...)`` names of :func:`transport_matrix`:
+    ``tcp``, ``uds``, ``nng``, ``nng+ipc``, ``zmq``, ``zmq+ipc``..."""
+    return [variant for _, _, variant in transport_matrix()]
 
 
 def codec_names() -> list[str]:

@@ -7,11 +7,12 @@ import json
 import os
 import selectors
 import signal
-import socket
 import subprocess
 import sys
 import time
 import uuid
+
+from tractor_testing import free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -20,12 +21,6 @@ TOKEN_ENV = 'TRACTOR_CHAOS_TOKEN'
 FULL = os.environ.get('TRACTOR_CHAOS_FULL', '') not in ('', '0')
 #: seconds the processes of a finished scenario get to exit
 ORPHAN_GRACE = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 # -- processes, found through /proc ---------------------------------------
@@ -60,20 +55,6 @@ def token_procs(token: str) -> dict[int, dict]:
             continue
         out[pid] = {'ppid': st[1], 'cmd': cmd.strip()[:160]}
     return out
-
-
-def pid_alive(pid: int) -> bool:
-    st = _stat(pid)
-    return st is not None and st[0] != 'Z'
-
-
-def wait_gone(pids, timeout: float) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while True:
-        alive = [p for p in pids if pid_alive(p)]
-        if not alive or time.monotonic() >= deadline:
-            return alive
-        time.sleep(0.05)
 
 
 def describe_tree(procs: dict[int, dict]) -> str:

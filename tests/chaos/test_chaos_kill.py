@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from _chaos import pid_alive, wait_gone
+from tractor_testing import pid_alive, wait_pids_gone
 
 #: seconds from the kill to the parent's error: the liveness timeout of
 #: ``heartbeat=(0.5, 3.0)`` plus slack for a loaded 2-core CI machine
@@ -107,7 +107,7 @@ def _kill_root(chaos, transport, depth, ready_after, own_arbiter=False):
     assert len(pids) == depth + 1
     t0 = time.monotonic()
     sc.kill()  # SIGKILL the root (the arbiter too, unless own_arbiter)
-    alive = wait_gone(pids, TREE_GONE_BOUND)
+    alive = wait_pids_gone(pids, TREE_GONE_BOUND)
     gone_after = time.monotonic() - t0
     assert not alive, (
         f'actors {alive} outlived their SIGKILLed root by '

@@ -18,7 +18,8 @@ import os
 
 import pytest
 
-from _chaos import FULL, wait_gone
+from _chaos import FULL
+from tractor_testing import wait_pids_gone
 
 #: growth of either side's RSS over the stream allowed, in KiB
 RSS_GROWTH_BOUND = 48 * 1024
@@ -39,7 +40,7 @@ def test_1000_concurrent_calls(chaos, chaos_transport):
 def _spawn(chaos, transport, count):
     res = chaos.run('load_spawn', transport, timeout=100, count=count)
     assert len(set(res['pids'])) == count, res
-    assert not wait_gone(res['pids'], 10), 'actors outlived their nursery'
+    assert not wait_pids_gone(res['pids'], 10), 'actors outlived their nursery'
     chaos.assert_all_gone(10)
     return res
 

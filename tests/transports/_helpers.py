@@ -25,10 +25,10 @@ from tractor.transports import (
     Listener,
     MsgStream,
     TransportClosed,
-    available_transports,
     get_transport,
 )
 from tractor.transports._addr import PATH_SCHEMES
+from tractor_testing import transport_matrix
 
 log = get_logger('tests.transports')
 
@@ -47,20 +47,9 @@ RAW_TRANSPORTS = ('tcp', 'uds')
 def transport_variants() -> list[tuple[str, str]]:
     """``(transport, scheme)`` for every usable transport and every scheme
     it speaks: ``('tcp', 'tcp')``, ``('uds', 'ipc')``, ``('nng', 'tcp')``,
-    ``('nng', 'ipc')``... A newly registered transport shows up here by
-    itself. ``$TRACTOR_TEST_TRANSPORTS=tcp,uds`` restricts the list (names
-    or ``name+scheme``)."""
-    only = {s.strip() for s in
-            os.environ.get('TRACTOR_TEST_TRANSPORTS', '').split(',')
-            if s.strip()}
-    out = []
-    for name in available_transports():
-        schemes = getattr(get_transport(name), 'schemes', None) or ('tcp',)
-        for scheme in schemes:
-            if only and name not in only and f'{name}+{scheme}' not in only:
-                continue
-            out.append((name, scheme))
-    return out
+    ``('nng', 'ipc')``... (the runtime suite's matrix, so
+    ``$TRACTOR_TEST_TRANSPORTS`` restricts both alike)."""
+    return [(name, scheme) for name, scheme, _ in transport_matrix()]
 
 
 def variant_id(variant: tuple[str, str]) -> str:
@@ -109,22 +98,75 @@ async def stream_pair(
     transport = get_transport(addr.transport)
     listener = await transport.listen(addr)
     client = server = None
+
+    async def dial():
+        stream = await transport.connect(listener.addr)
+        # some transports only see a peer once it has sent a frame
+        await stream.send(SYNC)
+        return stream
+
     try:
         with trio.fail_after(10):
-            async with trio.open_nursery() as n:
-                async def accept():
-                    nonlocal server
-                    server = await listener.accept()
-                n.start_soon(accept)
-                client = await transport.connect(listener.addr)
-                # some transports only see a peer once it has sent a frame
-                await client.send(SYNC)
+            client, server = await connect_accepted(listener, dial)
             assert await server.recv() == SYNC
             await server.send(SYNC)
             assert await client.recv() == SYNC
         yield listener, client, server
     finally:
         await close_all(client, server, listener)
+
+
+async def connect_accepted(listener: Listener, connect
+                           ) -> tuple[object, MsgStream]:
+    """Run ``await connect()`` while accepting on ``listener``: returns
+    ``(what connect returned, the accepted stream)``."""
+    server = None
+    try:
+        async with trio.open_nursery() as n:
+            async def accept():
+                nonlocal server
+                server = await listener.accept()
+            n.start_soon(accept)
+            client = await connect()
+    except BaseException:
+        await close_all(server)
+        raise
+    return client, server
+
+
+async def accept_each(listener: Listener, handle, *,
+                      task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """Accept until the listener closes, running ``handle(stream)`` in a
+    task of its own for each peer (``await nursery.start(accept_each,
+    ...)``: returns once every handler has)."""
+    async with trio.open_nursery() as n:
+        task_status.started()
+        while True:
+            try:
+                stream = await listener.accept()
+            except TransportClosed:
+                return
+            n.start_soon(handle, stream)
+
+
+async def serve_replies(listener: Listener, served: list | None = None, *,
+                        task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """Answer every frame of every peer with ``b'reply:' + frame`` until
+    the listener closes; accepted streams are appended to ``served``."""
+    async def reply(stream):
+        if served is not None:
+            served.append(stream)
+        try:
+            while True:
+                msg = await stream.recv()
+                await trio.lowlevel.checkpoint()
+                await stream.send(b'reply:' + msg)
+        except TransportClosed:
+            pass
+        finally:
+            await stream.aclose()
+
+    await accept_each(listener, reply, task_status=task_status)
 
 
 async def accept_from(listener: Listener, proc: trio.Process,
@@ -202,14 +244,8 @@ class EchoServer:
         self.served = 0
 
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        async with trio.open_nursery() as n:
-            task_status.started()
-            while True:
-                try:
-                    stream = await self.listener.accept()
-                except TransportClosed:
-                    return
-                n.start_soon(self._handle, stream)
+        await accept_each(self.listener, self._handle,
+                          task_status=task_status)
 
     async def _handle(self, stream: MsgStream) -> None:
         chan = Channel(stream, self.codec, **self.chan_kw)

@@ -17,7 +17,7 @@ from tractor.transports import (
 )
 from tractor.transports._addr import PATH_SCHEMES
 
-from ._helpers import close_all, fresh_addr, stream_pair
+from ._helpers import close_all, connect_accepted, fresh_addr, stream_pair
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -127,16 +127,13 @@ async def test_listener_reports_bound_address(transport_addr):
         other = None
         try:
             with trio.fail_after(10):
-                async with trio.open_nursery() as n:
-                    accepted = []
-
-                    async def accept():
-                        accepted.append(await listener.accept())
-                    n.start_soon(accept)
-                    other = await transport.connect(Addr.parse(str(bound)))
-                    await other.send(b'by string')
-                assert await accepted[0].recv() == b'by string'
-                await accepted[0].aclose()
+                async def dial():
+                    stream = await transport.connect(Addr.parse(str(bound)))
+                    await stream.send(b'by string')
+                    return stream
+                other, accepted = await connect_accepted(listener, dial)
+                assert await accepted.recv() == b'by string'
+                await accepted.aclose()
         finally:
             await close_all(other)
 

@@ -33,9 +33,11 @@ from ._helpers import (
     RAW_TRANSPORTS,
     accept_from,
     close_all,
+    connect_accepted,
     peer_process,
     raw_connect,
     raw_wait_closed,
+    serve_replies,
     stream_pair,
 )
 
@@ -354,27 +356,7 @@ async def test_100_peers_on_one_listener(transport: Transport,
     connected = 0
     all_connected = trio.Event()
     done = set()
-
-    async def serve_one(stream):
-        try:
-            while True:
-                msg = await stream.recv()
-                await trio.lowlevel.checkpoint()
-                await stream.send(b'reply:' + msg)
-        except TransportClosed:
-            pass
-        finally:
-            await stream.aclose()
-
-    async def serve(task_status=trio.TASK_STATUS_IGNORED):
-        async with trio.open_nursery() as n:
-            task_status.started()
-            while True:
-                try:
-                    stream = await listener.accept()
-                except TransportClosed:
-                    return
-                n.start_soon(serve_one, stream)
+    served = []
 
     async def peer(i):
         nonlocal connected
@@ -397,7 +379,7 @@ async def test_100_peers_on_one_listener(transport: Transport,
     try:
         with trio.fail_after(40):
             async with trio.open_nursery() as n:
-                await n.start(serve)
+                await n.start(serve_replies, listener, served)
                 async with trio.open_nursery() as peers:
                     for i in range(PEERS):
                         peers.start_soon(peer, i)
@@ -405,6 +387,7 @@ async def test_100_peers_on_one_listener(transport: Transport,
     finally:
         await close_all(listener)
     assert done == set(range(PEERS))
+    assert len(served) == PEERS  # one stream per peer
 
 
 # -- back-pressure -------------------------------------------------------
@@ -567,12 +550,8 @@ async def test_recv_cancelled_mid_frame_raw(transport_addr, size):
     raw = stream = None
     try:
         with trio.fail_after(30):
-            async with trio.open_nursery() as n:
-                async def accept():
-                    nonlocal stream
-                    stream = await listener.accept()
-                n.start_soon(accept)
-                raw = await raw_connect(listener.addr)
+            raw, stream = await connect_accepted(
+                listener, lambda: raw_connect(listener.addr))
             data = pattern(size, 9)
             wire = struct.pack('!I', size) + data
             pieces = 4 if size < MiB else 32
@@ -794,12 +773,8 @@ async def test_raw_bad_bytes_fail_the_stream(transport: Transport,
     raw = stream = None
     try:
         with trio.fail_after(10):
-            async with trio.open_nursery() as n:
-                async def accept():
-                    nonlocal stream
-                    stream = await listener.accept()
-                n.start_soon(accept)
-                raw = await raw_connect(listener.addr)
+            raw, stream = await connect_accepted(
+                listener, lambda: raw_connect(listener.addr))
             await raw.send_all(data)
             if close:
                 await raw.send_eof()

@@ -27,7 +27,14 @@ from tractor.transports import (  # noqa: E402
 )
 from tractor.transports.nng import NNGTransport, _HELLO  # noqa: E402
 
-from ._helpers import fresh_addr, nfds, nthreads  # noqa: E402
+from ._helpers import (  # noqa: E402
+    close_all,
+    connect_accepted,
+    fresh_addr,
+    nfds,
+    nthreads,
+    serve_replies,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -44,19 +51,9 @@ async def open_pair(addr: Addr, transport=None):
         listener = await listen(addr)
     else:
         listener = await transport.listen(addr)
-    got = []
-    async with trio.open_nursery() as n:
-        async def accept():
-            got.append(await listener.accept())
-        n.start_soon(accept)
-        client = await connect(listener.addr)
-    return listener, client, got[0]
-
-
-async def close_all(*things):
-    with trio.CancelScope(shield=True):
-        for t in things:
-            await t.aclose()
+    client, server = await connect_accepted(
+        listener, lambda: connect(listener.addr))
+    return listener, client, server
 
 
 
@@ -290,27 +287,6 @@ async def test_100_concurrent_peers_get_their_own_replies(scheme):
     PEERS, ROUNDS = 100, 20
     listener = await listen(fresh(scheme))
     served = []
-
-    async def serve():
-        async with trio.open_nursery() as n:
-            while True:
-                try:
-                    s = await listener.accept()
-                except TransportClosed:
-                    return
-                served.append(s)
-                n.start_soon(echo, s)
-
-    async def echo(s):
-        try:
-            while True:
-                msg = await s.recv()
-                await s.send(b'echo:' + msg)
-        except TransportClosed:
-            pass
-        finally:
-            await s.aclose()
-
     ok = set()
 
     async def peer(i):
@@ -319,14 +295,14 @@ async def test_100_concurrent_peers_get_their_own_replies(scheme):
             for r in range(ROUNDS):
                 msg = f'{i}:{r}'.encode() * (1 + r)
                 await s.send(msg)
-                assert await s.recv() == b'echo:' + msg
+                assert await s.recv() == b'reply:' + msg
             ok.add(i)
         finally:
             await s.aclose()
 
     with trio.fail_after(45):
         async with trio.open_nursery() as n:
-            n.start_soon(serve)
+            await n.start(serve_replies, listener, served)
             async with trio.open_nursery() as peers:
                 for i in range(PEERS):
                     peers.start_soon(peer, i)

@@ -19,7 +19,13 @@ zmq = pytest.importorskip('zmq')
 from tractor.transports import Addr, TransportClosed  # noqa
 from tractor.transports.zmq import ZMQTransport  # noqa
 
-from ._helpers import fresh_addr, nfds, nthreads  # noqa: E402
+from ._helpers import (  # noqa: E402
+    connect_accepted,
+    fresh_addr,
+    nfds,
+    nthreads,
+    serve_replies,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -31,14 +37,7 @@ def fresh(scheme: str) -> Addr:
 
 
 async def open_pair(t: ZMQTransport, listener):
-    server = None
-    async with trio.open_nursery() as n:
-        async def accept():
-            nonlocal server
-            server = await listener.accept()
-        n.start_soon(accept)
-        client = await t.connect(listener.addr)
-    return client, server
+    return await connect_accepted(listener, lambda: t.connect(listener.addr))
 
 
 
@@ -209,27 +208,6 @@ async def test_100_concurrent_peers_get_their_own_replies(scheme):
     peers, rounds = 100, 20
     served = []
 
-    async def handle(stream):
-        try:
-            while True:
-                msg = await stream.recv()
-                await stream.send(b'reply:' + msg)
-        except TransportClosed:
-            pass
-        finally:
-            await stream.aclose()
-
-    async def serve(task_status=trio.TASK_STATUS_IGNORED):
-        async with trio.open_nursery() as n:
-            task_status.started()
-            while True:
-                try:
-                    stream = await listener.accept()
-                except TransportClosed:
-                    return
-                served.append(stream)
-                n.start_soon(handle, stream)
-
     async def peer(i):
         stream = await t.connect(listener.addr)
         try:
@@ -241,7 +219,7 @@ async def test_100_concurrent_peers_get_their_own_replies(scheme):
 
     with trio.fail_after(40):
         async with trio.open_nursery() as n:
-            await n.start(serve)
+            await n.start(serve_replies, listener, served)
             async with trio.open_nursery() as pn:
                 for i in range(peers):
                     pn.start_soon(peer, i)
@@ -296,13 +274,7 @@ async def test_frame_sizes_and_oversized_frame_from_peer(scheme):
     listener = await small.listen(fresh(scheme))
     try:
         with trio.fail_after(20):
-            server = None
-            async with trio.open_nursery() as n:
-                async def accept():
-                    nonlocal server
-                    server = await listener.accept()
-                n.start_soon(accept)
-                client = await big.connect(listener.addr)
+            client, server = await open_pair(big, listener)
             for size in (0, 1, 1 << 20):
                 data = os.urandom(size)
                 await client.send(data)
