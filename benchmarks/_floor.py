@@ -232,7 +232,6 @@ async def listen(lib: str, scheme: str):
             return NngPair(sock)
         return addr, accept
     if lib == 'zmq':
-        import zmq
         sock = _zmq_socket()
         if scheme == 'tcp':
             port = sock.bind_to_random_port('tcp://127.0.0.1')
@@ -240,7 +239,6 @@ async def listen(lib: str, scheme: str):
         else:
             addr = f'ipc://{_ipc_path()}'
             sock.bind(addr)
-        del zmq
 
         async def accept():
             return ZmqPair(sock)

@@ -7,8 +7,10 @@ Before any message, both sides send (at the same time, so it costs one
 round trip) a *hello* frame and then a *proof* frame:
 
 * hello: ``b'TRACTOR\\x01'`` + JSON ``{"v": protocol version, "codec": name,
-  "uid": [name, uuid], "nonce": hex}``. It is JSON whatever the codec, so
-  two peers with different codecs can still tell each other so clearly.
+  "uid": [name, uuid], "nonce": hex, "batch": 1}`` ("batch" when the codec
+  can join messages into one frame; see Batches below). It is JSON
+  whatever the codec, so two peers with different codecs can still tell
+  each other so clearly.
 * proof: ``b'TRACTOR\\x02'`` + HMAC-SHA256(secret, role + peer's nonce +
   own nonce). The secret itself never crosses the wire; the role
   (``dial``/``listen``) stops a listener's own proof being reflected back
@@ -26,18 +28,30 @@ sent for ``heartbeat_interval`` seconds, and closes the channel with
 :class:`TransportClosed` when nothing at all arrived for
 ``liveness_timeout`` seconds: a peer that is SIGSTOPped, or behind a pulled
 cable, is noticed within that bound even though its kernel still ACKs.
+
+Batches
+-------
+What :meth:`Channel.send_buffered` queued goes out together; when both
+peers' hellos say so, runs of small frames in it are joined by the codec
+into one batch frame (``encode_batch``), which the receiving Channel splits
+again. A burst of stream items then costs one frame to write, to move
+through the transport and to read instead of one per message -- the
+per-frame cost that dominates message-oriented transports (zmq, nng).
+Messages keep their order; a frame in parts or a large one is never
+joined.
 """
 from __future__ import annotations
 
 import hmac
 import json
 import os
+from collections import deque
 from typing import Any, AsyncIterator, Optional
 
 import trio
 
 from . import _auth
-from .codecs import Codec, get_codec
+from .codecs import Batch, Codec, get_codec
 from .transports import (
     Addr,
     MsgStream,
@@ -62,6 +76,8 @@ LIVENESS_TIMEOUT = float(os.environ.get('TRACTOR_LIVENESS_TIMEOUT', 5.0))
 BATCH_FRAMES = 64
 #: ...or this many bytes
 BATCH_BYTES = 64 * 1024
+#: frames up to this size may be joined into a batch frame (see Batches)
+BATCH_ITEM_MAX = 8 * 1024
 #: seconds a new connection has to complete the handshake
 HANDSHAKE_TIMEOUT = float(os.environ.get('TRACTOR_HANDSHAKE_TIMEOUT', 10.0))
 
@@ -119,6 +135,10 @@ class Channel:
         self.last_sizes: list = []
         self._native_recv_many = getattr(stream, 'recv_many', None)
         self._recv_error: Exception | None = None
+        # the rest of a batch frame that recv() split (message, size)
+        self._backlog: deque = deque()
+        # the codec's encode_batch, once the peer said it can split batches
+        self._join = None
         # send_buffered() state
         self._pending: list = []
         self._pending_bytes = 0
@@ -166,9 +186,11 @@ class Channel:
         """Exchange hellos and proofs with the peer; return its uid."""
         key = _auth.get_secret(secret)
         nonce = os.urandom(16)
+        join = getattr(self.codec, 'encode_batch', None)
         hello = _HELLO + json.dumps({
             'v': PROTOCOL_VERSION, 'codec': self.codec.name,
             'uid': list(uid), 'nonce': nonce.hex(),
+            **({'batch': 1} if join is not None else {}),
         }).encode()
         limit = timeout or HANDSHAKE_TIMEOUT
         with trio.move_on_after(limit) as too_slow:
@@ -193,6 +215,8 @@ class Channel:
                 f"cluster's secret; refusing it (set the same secret on "
                 f'both sides: tractor.run(secret=...) or $TRACTOR_SECRET)')
         self.uid = tuple(peer['uid'])
+        if join is not None and peer.get('batch') == 1:
+            self._join = join
         return self.uid
 
     def _parse_hello(self, frame) -> dict:
@@ -277,7 +301,33 @@ class Channel:
             self._flush_ev.set()
         return size
 
+    def _coalesce(self, frames: list) -> list:
+        """``frames`` with each run of small whole frames joined into one
+        batch frame (kept under the transport's ``max_frame``)."""
+        join = self._join
+        limit = self.stream.max_frame - 64  # room for the batch's framing
+        out: list = []
+        run: list = []
+        size = 0
+        for f in frames:
+            if type(f) is bytes and len(f) <= BATCH_ITEM_MAX:
+                if size + len(f) >= limit and run:
+                    out.append(run[0] if len(run) == 1 else join(run))
+                    run, size = [], 0
+                run.append(f)
+                size += len(f) + 1
+                continue
+            if run:
+                out.append(run[0] if len(run) == 1 else join(run))
+                run, size = [], 0
+            out.append(f)
+        if run:
+            out.append(run[0] if len(run) == 1 else join(run))
+        return out
+
     async def _send_many(self, frames: list) -> None:
+        if self._join is not None and len(frames) > 1:
+            frames = self._coalesce(frames)
         many = self._native_send_many
         if many is not None:
             await many(frames)
@@ -291,6 +341,11 @@ class Channel:
                 await self.stream.send(data)
 
     async def recv(self) -> Any:
+        backlog = self._backlog
+        if backlog:
+            await trio.lowlevel.checkpoint()
+            msg, self.last_size = backlog.popleft()
+            return msg
         recv = self.stream.recv
         self._receiving = True
         try:
@@ -303,8 +358,15 @@ class Channel:
                     if type(data) is list:
                         self.last_size = frame_size(data)
                         return self._decode_parts(data)
-                    self.last_size = len(data)
-                    return self._decode(data)
+                    msg = self._decode(data)
+                    if type(msg) is not Batch:
+                        self.last_size = len(data)
+                        return msg
+                    if msg:
+                        # each message of a batch counts an equal share
+                        size = self.last_size = len(data) // len(msg)
+                        backlog.extend([(m, size) for m in msg[1:]])
+                        return msg[0]
         except TransportClosed:
             if self._dead is not None:
                 raise self._dead from None
@@ -322,6 +384,13 @@ class Channel:
             msg = await self.recv()
             self.last_sizes = [self.last_size]
             return [msg]
+        if self._backlog:
+            # what a recv() left of a batch comes first
+            await trio.lowlevel.checkpoint()
+            rest = list(self._backlog)
+            self._backlog.clear()
+            self.last_sizes = [n for _, n in rest]
+            return [m for m, _ in rest]
         if self._recv_error is not None:
             err, self._recv_error = self._recv_error, None
             raise err
@@ -337,15 +406,21 @@ class Channel:
                         continue  # a heartbeat
                     try:
                         if type(data) is list:
+                            msg = self._decode_parts(data)
                             sizes.append(frame_size(data))
-                            msgs.append(self._decode_parts(data))
                         else:
+                            msg = decode(data)
+                            if type(msg) is Batch:
+                                if msg:
+                                    msgs += msg
+                                    sizes += [len(data) // len(msg)] * len(
+                                        msg)
+                                continue
                             sizes.append(len(data))
-                            msgs.append(decode(data))
+                        msgs.append(msg)
                     except Exception as err:
                         # what came before it is delivered; the error
                         # is raised by the next call
-                        del sizes[len(msgs):]
                         if not msgs:
                             raise
                         self._recv_error = err

@@ -308,13 +308,13 @@ async def raw_wait_closed(sock: trio.SocketStream) -> None:
 
 
 @asynccontextmanager
-async def channel_pair(addr: Addr, codec: str, **chan_kw
+async def channel_pair(addr: Addr, codec, *, peer_codec=None, **chan_kw
                        ) -> AsyncIterator[tuple[Channel, Channel]]:
     """Two handshaken Channels over a fresh stream pair: ``(dialer,
-    listener side)``."""
+    listener side)``; the listener side uses ``peer_codec`` if given."""
     async with stream_pair(addr) as (_, client, server):
         a = Channel(client, codec, **chan_kw)
-        b = Channel(server, codec, **chan_kw)
+        b = Channel(server, peer_codec or codec, **chan_kw)
         with trio.fail_after(10):
             async with trio.open_nursery() as n:
                 n.start_soon(lambda: a.handshake(('dialer', '1'),

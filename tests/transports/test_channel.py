@@ -152,6 +152,84 @@ async def test_large_bytes_values(transport_addr: Addr):
                 assert type(raw) is list and raw[1] == big
 
 
+def _burst_item(i: int, large: bool = True) -> dict:
+    # every 97th too large to be joined into a batch
+    big = large and i % 97 == 0
+    return {'cid': 1, 'yield': 'z' * 20_000 if big else i}
+
+
+async def _burst(a: Channel, b: Channel, n: int, large: bool = True) -> int:
+    """``a`` sends n stream-item-like messages (some ``large``), mostly
+    buffered (a few with plain send), while ``b`` reads them alternately
+    with recv() and recv_many(); returns how many frames ``b`` read."""
+    got: list = []
+    rx0 = b._rx
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(a.run_heartbeat)
+
+            async def produce():
+                for i in range(n):
+                    send = a.send if i % 150 == 149 else a.send_buffered
+                    await send(_burst_item(i, large))
+            nursery.start_soon(produce)
+            while len(got) < n:
+                if len(got) % 2:
+                    got.append(await b.recv())
+                    assert b.last_size > 0
+                else:
+                    more = await b.recv_many()
+                    assert len(b.last_sizes) == len(more)
+                    assert all(size > 0 for size in b.last_sizes)
+                    got += more
+            nursery.cancel_scope.cancel()
+    assert got == [_burst_item(i, large) for i in range(n)]
+    return b._rx - rx0
+
+
+async def test_buffered_burst_travels_in_batches(transport_addr, codec):
+    """A burst of buffered small messages crosses in far fewer frames
+    than messages (joined into batch frames: see Batches in _channel),
+    and every message arrives once and in order -- mixed with large ones
+    and with plain sends, read by recv() and recv_many() alike."""
+    async with channel_pair(transport_addr, codec) as (a, b):
+        assert a._join is not None and b._join is not None
+        n = 600
+        assert await _burst(a, b, n) < n // 4
+
+
+class _CodecWithoutBatches:
+    """The msgpack codec as a peer without batch support has it."""
+    name = 'msgpack'
+
+    def __init__(self) -> None:
+        from tractor.codecs import get_codec
+        real = get_codec('msgpack')
+        self.encode, self.decode = real.encode, real.decode
+
+
+async def test_no_batches_for_a_peer_that_cannot_split_them(transport_addr):
+    """A peer whose codec has no batches says so in its hello: nobody
+    sends it a batch frame, and it sends none either."""
+    async with channel_pair(transport_addr, 'msgpack',
+                            peer_codec=_CodecWithoutBatches()) as (a, b):
+        assert a._join is None and b._join is None
+        n = 300
+        assert await _burst(a, b, n) >= n
+        assert await _burst(b, a, n) >= n
+
+
+async def test_batches_respect_max_frame(transport_addr):
+    """Batches stay within the transport's max_frame (a frame over it
+    would be refused): small messages still travel joined, just in more
+    and smaller batches."""
+    async with channel_pair(transport_addr, 'msgpack') as (a, b):
+        # (a batch of 64 of these messages would be over 600 bytes)
+        for s in (a.stream, b.stream):
+            s.max_frame = 256
+        assert await _burst(a, b, 300, large=False) < 300
+
+
 async def test_channel_iteration_ends_when_peer_closes(transport_addr, codec):
     async with channel_pair(transport_addr, codec) as (a, b):
         async def produce():

@@ -10,6 +10,7 @@ import math
 import pytest
 
 from tractor.codecs import (
+    Batch,
     Codec,
     CodecError,
     DecodeError,
@@ -228,3 +229,44 @@ def test_bad_part_reference_is_a_decode_error(codec):
         codec.decode_parts([parts[0]])
     with pytest.raises(DecodeError):
         codec.decode_parts([b'\xc1garbage', b'x'])
+
+
+# -- batches (optional: encode_batch) -------------------------------------
+def _batch_codec(codec):
+    if not hasattr(codec, 'encode_batch'):
+        pytest.skip(f'{codec.name} does not join messages into batches')
+    return codec
+
+
+def test_batch_roundtrip(codec):
+    """Frames joined by encode_batch decode to a Batch of the messages,
+    in order; one message or none are batches too."""
+    codec = _batch_codec(codec)
+    msgs = RUNTIME_MSGS + EXTRA_MSGS
+    for chunk in (msgs, msgs[:1], []):
+        got = codec.decode(codec.encode_batch([codec.encode(m)
+                                               for m in chunk]))
+        assert type(got) is Batch
+        assert list(got) == [as_received(m) for m in chunk]
+
+
+def test_lists_are_not_batches(codec):
+    """A list message stays a list, even one holding a batch's frames
+    or a decoded batch."""
+    codec = _batch_codec(codec)
+    inner = codec.decode(codec.encode_batch([codec.encode(1)]))
+    for msg in ([], [1, 2], [[1], 2], list(inner), [list(inner), 3]):
+        got = codec.decode(codec.encode(msg))
+        assert type(got) is list and got == msg
+    # a batch inside a message is not unpacked: it is not a frame
+    frame = codec.encode_batch([codec.encode({'a': 1})])
+    if codec.name == 'msgpack':
+        assert codec.decode(codec.encode({'raw': frame})) == {'raw': frame}
+
+
+def test_garbage_in_a_batch_is_a_decode_error(codec):
+    codec = _batch_codec(codec)
+    frame = codec.encode_batch([codec.encode({'a': 1}),
+                                codec.encode({'b': 2})])
+    with pytest.raises(DecodeError):
+        codec.decode(frame[:-3])

@@ -21,6 +21,14 @@ in place without copying them again. The Channel uses the pair only over
 transports that carry frames in parts (zmq), so a 1 MiB payload goes from
 the producer's object to the socket and from the socket to the consumer's
 object with no copy besides the socket's own.
+
+Batches (optional). A codec may offer ``encode_batch(frames)``, which
+joins frames that ``encode`` made into one frame, and must then make
+``decode`` return such a frame as a :class:`Batch` of its messages. A
+Channel whose peer also offers it sends a burst of small messages (what
+``send_buffered`` queued) as one batch: one frame to write, to move
+through the transport and to read instead of one per message, which is
+what a message-oriented transport (zmq, nng) pays for per frame.
 """
 from __future__ import annotations
 
@@ -41,6 +49,13 @@ class DecodeError(CodecError, ValueError):
 
 class UnknownCodec(CodecError, LookupError):
     """No codec is registered under the requested name."""
+
+
+class Batch(list):
+    """The messages of one batch frame, in the order they were sent:
+    what ``decode`` returns for a frame made by ``encode_batch``."""
+
+    __slots__ = ()
 
 
 @runtime_checkable

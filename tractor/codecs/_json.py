@@ -3,7 +3,13 @@ from __future__ import annotations
 
 import json
 
-from ._base import DecodeError, unencodable
+from ._base import Batch, DecodeError, unencodable
+
+
+#: a batch frame is a JSON array whose first element is this object,
+#: followed by the messages (see encode_batch)
+_BATCH_MARK = {'\x00tractor': 'batch'}
+_BATCH_HEAD = b'[{"\\u0000tractor":"batch"}'
 
 
 class JSONCodec:
@@ -23,8 +29,17 @@ class JSONCodec:
 
     def decode(self, data: bytes):
         try:
-            return self._loads(bytes(data).decode())
+            obj = self._loads(bytes(data).decode())
         except (ValueError, UnicodeDecodeError, RecursionError) as err:
             raise DecodeError(
                 f'codec {self.name!r} cannot decode {len(data)} bytes '
                 f'({bytes(data[:16])!r}...): {err}') from None
+        if type(obj) is list and obj and obj[0] == _BATCH_MARK:
+            del obj[0]
+            return Batch(obj)
+        return obj
+
+    def encode_batch(self, frames: list) -> bytes:
+        """One frame holding the messages ``frames`` (each made by
+        ``encode``): a JSON array of the batch mark and the messages."""
+        return b','.join([_BATCH_HEAD, *frames]) + b']'

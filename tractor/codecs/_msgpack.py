@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import msgpack
 
-from ._base import DecodeError, unencodable
+from ._base import Batch, DecodeError, unencodable
 
 #: bytes-like values from this size up travel out of band (encode_parts):
 #: below it, copying them into the encoding is cheaper than a part
 OOB_FROM = 64 * 1024
 #: the msgpack ext type code marking "out-of-band part <n> goes here"
 _OOB_EXT = 0x7E
+#: a batch frame is a msgpack array whose first element is this ext value
+#: (code 0x7D), followed by the messages (see encode_batch)
+_BATCH_MARK = msgpack.ExtType(0x7D, b'B')
+_BATCH_MARK_BYTES = msgpack.packb(_BATCH_MARK)
 #: how much of a message encode_parts looks through for large buffers: a
 #: stream item, a return value, a keyword argument, a field of a dict
 #: item -- bounded, so that scanning never costs more than a small message
@@ -89,7 +93,9 @@ class MsgpackCodec:
     def __init__(self) -> None:
         # one Packer reused: building one per message costs more than
         # packing a small message
-        self._pack = msgpack.Packer(use_bin_type=True).pack
+        packer = msgpack.Packer(use_bin_type=True)
+        self._pack = packer.pack
+        self._array_header = packer.pack_array_header
 
     def encode(self, obj) -> bytes:
         try:
@@ -99,11 +105,22 @@ class MsgpackCodec:
 
     def decode(self, data: bytes):
         try:
-            return msgpack.unpackb(data, raw=False, strict_map_key=False)
+            obj = msgpack.unpackb(data, raw=False, strict_map_key=False)
         except Exception as err:  # msgpack raises several unrelated types
             raise DecodeError(
                 f'codec {self.name!r} cannot decode {len(data)} bytes '
                 f'({bytes(data[:16])!r}...): {err}') from None
+        if type(obj) is list and obj and obj[0] == _BATCH_MARK:
+            del obj[0]
+            return Batch(obj)
+        return obj
+
+    def encode_batch(self, frames: list) -> bytes:
+        """One frame holding the messages ``frames`` (each made by
+        ``encode``): an array header, the batch mark and the frames as they
+        are, so joining costs one copy and decoding one ``unpackb``."""
+        return b''.join([self._array_header(len(frames) + 1),
+                         _BATCH_MARK_BYTES, *frames])
 
     def encode_parts(self, obj):
         """``encode(obj)``, or ``[head, buf, ...]`` when ``obj`` holds
