@@ -24,10 +24,12 @@ reader has consumed so far.
 """
 from __future__ import annotations
 
+import contextvars
 import importlib
 import inspect
 import itertools
 import sys
+import types
 import uuid
 from collections import deque
 from typing import Any, Optional
@@ -485,7 +487,11 @@ class Actor(_ActorLifecycle):
         try:
             async with trio.open_nursery() as n:
                 n.start_soon(chan.run_heartbeat)
-                await self._process_messages(chan)
+                # the reading may pass from task to task (see _call_inline);
+                # whichever reads the end of the channel sets ``done``
+                done = trio.Event()
+                n.start_soon(self._process_messages, chan, n, done)
+                await done.wait()
                 n.cancel_scope.cancel()
         finally:
             chans = self._peers.get(uid)
@@ -511,27 +517,42 @@ class Actor(_ActorLifecycle):
                 q.closed = True
                 q.put({'cid': cid, 'closed': reason})
 
-    async def _process_messages(self, chan: Channel) -> None:
+    async def _process_messages(self, chan: Channel, n: trio.Nursery,
+                                done: trio.Event, burst=None) -> None:
+        """Read ``chan`` and route what arrives, until it ends (then set
+        ``done``) -- or until a call run inline in this task suspends: a
+        new task started in ``n`` then goes on reading, from the rest of
+        the current ``burst`` on, and this one finishes the call."""
         waiting = self._waiting
         recv_many = chan.recv_many
         while True:
-            try:
-                msgs = await recv_many()
-            except TransportClosed as err:
-                log.debug('channel %s closed: %s', chan, err)
-                return
-            except CodecError as err:
-                log.warning('dropping %s: undecodable message: %s', chan, err)
-                return
+            if burst is not None:
+                msgs, sizes = burst
+                burst = None
+            else:
+                try:
+                    msgs = await recv_many()
+                except TransportClosed as err:
+                    if log.isEnabledFor(10):
+                        log.debug('channel %s closed: %s', chan, err)
+                    done.set()
+                    return
+                except CodecError as err:
+                    log.warning('dropping %s: undecodable message: %s',
+                                chan, err)
+                    done.set()
+                    return
+                sizes = chan.last_sizes
             # a burst is routed in one go (see Channel.recv_many)
-            for msg, size in zip(msgs, chan.last_sizes):
+            for i in range(len(msgs)):
+                msg = msgs[i]
                 try:
                     cmd = msg.get('cmd')
                     if cmd is None:
                         q = waiting.get(msg['cid'])
                         if q is not None and (q.chan is chan
                                               or q.chan is None):
-                            msg['_n'] = size
+                            msg['_n'] = sizes[i]
                             q.put(msg)
                         elif log.isEnabledFor(10):
                             log.debug('dropping a reply for call %s, which '
@@ -539,7 +560,16 @@ class Actor(_ActorLifecycle):
                                       _short(msg))
                         continue
                     if cmd == 'run':
-                        await self._start_rpc(chan, msg)
+                        handed = []
+
+                        def hand_off():
+                            # (called while this loop waits for the call)
+                            handed.append(True)
+                            n.start_soon(self._process_messages, chan, n,
+                                         done, (msgs[i + 1:], sizes[i + 1:]))
+                        await self._start_rpc(chan, msg, hand_off)
+                        if handed:
+                            return  # another task reads on
                     elif cmd == 'credit':
                         task = self._rpc_tasks.get((chan, msg['cid']))
                         if task is not None:
@@ -570,7 +600,7 @@ class Actor(_ActorLifecycle):
             pass
 
     # -- serving calls -------------------------------------------------
-    async def _start_rpc(self, chan: Channel, msg: dict) -> None:
+    async def _start_rpc(self, chan: Channel, msg: dict, hand_off) -> None:
         cid = msg['cid']
         kw = msg.get('kw') or {}
         if not isinstance(kw, dict) or not isinstance(cid, int):
@@ -605,10 +635,15 @@ class Actor(_ActorLifecycle):
             return
         task = _RpcTask()
         self._rpc_tasks[(chan, cid)] = task
+        if kind is _ASYNC:
+            # run right here as far as it goes (see _run_inline)
+            await self._invoke(chan, cid, fn, kind, kw, task, hand_off)
+            return
         self._service_n.start_soon(self._invoke, chan, cid, fn, kind, kw,
                                    task)
 
-    async def _invoke(self, chan, cid, fn, kind, kw, task: _RpcTask) -> None:
+    async def _invoke(self, chan, cid, fn, kind, kw, task: _RpcTask,
+                      hand_off=None) -> None:
         try:
             with task.scope:
                 try:
@@ -630,7 +665,7 @@ class Actor(_ActorLifecycle):
                         await fn(Context(chan, cid, task), **kw)
                         await chan.send({'cid': cid, 'stop': 1})
                     else:
-                        result = await fn(**kw)
+                        result = await _run_inline(fn, kw, hand_off)
                         await chan.send({'cid': cid, 'return': result})
                 except TransportClosed as err:
                     # either our caller is gone (and this send fails too,
@@ -663,6 +698,49 @@ class Actor(_ActorLifecycle):
             await ev.wait()
             self._peer_connected.pop(uid, None)
         return self._peers[uid][0]
+
+
+async def _run_inline(fn, kw, hand_off):
+    """``await fn(**kw)``, started in the task that reads the caller's
+    channel: most calls (a getter, a quick computation) return without
+    ever suspending, and then no task is started for them and the reply
+    leaves in the scheduler pass the request arrived in (a task per call
+    cost a third of a round trip). If the call does suspend,
+    ``hand_off()`` passes the reading on to a new task and this one
+    finishes the call -- in the cancel scope and the context it started
+    in, so nothing about it differs from a task of its own."""
+    coro = fn(**kw)
+    if type(coro) is not types.CoroutineType:
+        hand_off()
+        return await coro
+    # a context of its own, as a task of its own would have
+    ctx = contextvars.copy_context()
+    try:
+        trap = ctx.run(coro.send, None)
+    except StopIteration as stop:
+        return stop.value
+    hand_off()
+    return await _resume(ctx, coro, trap)
+
+
+@types.coroutine
+def _resume(ctx: contextvars.Context, coro, trap):
+    """``await coro`` for a coroutine that was stepped by hand up to
+    yielding ``trap`` (see Actor._call_inline): hands the trap to trio and
+    trio's answers back to the coroutine, each step in ``ctx``."""
+    while True:
+        try:
+            value = yield trap
+        except BaseException as exc:
+            try:
+                trap = ctx.run(coro.throw, exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                trap = ctx.run(coro.send, value)
+            except StopIteration as stop:
+                return stop.value
 
 
 def _main_alias(ns: str) -> str:
