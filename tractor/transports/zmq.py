@@ -579,9 +579,7 @@ class ZMQMsgStream:
         except _Again:
             return 2
         except _ZMQError as err:
-            exc = _closed(err, 'send failed')
-            self._close_now(exc)
-            raise exc from None
+            raise self._failed(err, 'send failed') from None
         self._sent += cost
         return 0
 
@@ -597,9 +595,7 @@ class ZMQMsgStream:
         except _Again:
             return 2
         except _ZMQError as err:
-            exc = _closed(err, 'send failed')
-            self._close_now(exc)
-            raise exc from None
+            raise self._failed(err, 'send failed') from None
         # the high-water mark counts whole messages: once the first part
         # is taken, the rest of the message is too
         try:
@@ -611,9 +607,8 @@ class ZMQMsgStream:
                      or type(part) is not bytes)
         except _ZMQError as err:
             # a half-sent multipart message cannot be taken back
-            exc = _closed(err, 'send failed half way through a frame')
-            self._close_now(exc)
-            raise exc from None
+            raise self._failed(
+                err, 'send failed half way through a frame') from None
         self._sent += cost
         return 0
 
@@ -674,9 +669,7 @@ class ZMQMsgStream:
                                  else _POLLIN | _POLLOUT, started)
                 continue
             except _ZMQError as err:
-                exc = _closed(err, 'send failed')
-                self._close_now(exc)
-                raise exc from None
+                raise self._failed(err, 'send failed') from None
             zs.after_op()
         zs.after_op()
 
@@ -739,9 +732,7 @@ class ZMQMsgStream:
                         await zs.wait(_POLLIN, fresh=True)
                     continue
                 except _ZMQError as err:
-                    exc = _closed(err, 'recv failed')
-                    self._close_now(exc)
-                    raise exc from None
+                    raise self._failed(err, 'recv failed') from None
                 zs.after_op()
                 zs.unchecked = False
                 if data is None:
@@ -835,6 +826,13 @@ class ZMQMsgStream:
             zs.drain_monitor()
 
     # -- closing -------------------------------------------------------
+    def _failed(self, err: BaseException, what: str) -> TransportClosed:
+        """Close the stream after libzmq failed with ``err``; returns the
+        TransportClosed to raise."""
+        exc = _closed(err, what)
+        self._close_now(exc)
+        return exc
+
     def _close_now(self, err: TransportClosed | None = None) -> None:
         if self._closed:
             return
