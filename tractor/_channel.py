@@ -341,99 +341,91 @@ class Channel:
                 await self.stream.send(data)
 
     async def recv(self) -> Any:
+        """The next message."""
         backlog = self._backlog
-        if backlog:
+        if not backlog:
+            msgs = await self.recv_many(1)
+            self.last_size = self.last_sizes[0]
+            if len(msgs) == 1:
+                return msgs[0]
+            # a batch frame: the rest waits for the next calls
+            backlog.extend(zip(msgs, self.last_sizes))
+        else:
             await trio.lowlevel.checkpoint()
-            msg, self.last_size = backlog.popleft()
-            return msg
-        recv = self.stream.recv
-        self._receiving = True
-        try:
-            while True:
-                data = await recv()
-                self._rx += 1
-                if data:
-                    # the frame's size, for the runtime's byte-based flow
-                    # control
-                    if type(data) is list:
-                        self.last_size = frame_size(data)
-                        return self._decode_parts(data)
-                    msg = self._decode(data)
-                    if type(msg) is not Batch:
-                        self.last_size = len(data)
-                        return msg
-                    if msg:
-                        # each message of a batch counts an equal share
-                        size = self.last_size = len(data) // len(msg)
-                        backlog.extend([(m, size) for m in msg[1:]])
-                        return msg[0]
-        except TransportClosed:
-            if self._dead is not None:
-                raise self._dead from None
-            raise
-        finally:
-            self._receiving = False
+        msg, self.last_size = backlog.popleft()
+        return msg
 
     async def recv_many(self, limit: int = 64) -> list:
-        """The next message and those that arrived right behind it (at
-        most ``limit``), decoded; ``last_sizes`` holds their frame sizes.
-        One wake-up for a burst when the transport offers ``recv_many``,
-        else one message per call."""
-        many = self._native_recv_many
-        if many is None:
-            msg = await self.recv()
-            self.last_sizes = [self.last_size]
-            return [msg]
-        if self._backlog:
+        """The next message and those that arrived right behind it,
+        decoded; ``last_sizes`` holds their frame sizes. One wake-up for a
+        burst of up to ``limit`` frames when the transport offers
+        ``recv_many`` (a batch frame yields all its messages)."""
+        backlog = self._backlog
+        if backlog:
             # what a recv() left of a batch comes first
             await trio.lowlevel.checkpoint()
-            rest = list(self._backlog)
-            self._backlog.clear()
-            self.last_sizes = [n for _, n in rest]
-            return [m for m, _ in rest]
+            self.last_sizes = [n for _, n in backlog]
+            msgs = [m for m, _ in backlog]
+            backlog.clear()
+            return msgs
         if self._recv_error is not None:
             err, self._recv_error = self._recv_error, None
             raise err
-        decode = self._decode
+        while True:
+            frames = await self._frames(limit)
+            msgs: list = []
+            sizes: list = []
+            for data in frames:
+                if not data:
+                    continue  # a heartbeat
+                try:
+                    self._unpack(data, msgs, sizes)
+                except Exception as err:
+                    # what came before it is delivered; the error is
+                    # raised by the next call
+                    if not msgs:
+                        raise
+                    self._recv_error = err
+                    break
+            if msgs:
+                self.last_sizes = sizes
+                return msgs
+
+    async def _frames(self, limit: int) -> list:
+        """The next frames off the transport (heartbeats included): a
+        burst of up to ``limit`` if it offers ``recv_many``, else one."""
+        many = self._native_recv_many
         self._receiving = True
         try:
-            while True:
+            if many is not None:
                 frames = await many(limit)
-                self._rx += len(frames)
-                msgs, sizes = [], []
-                for data in frames:
-                    if not data:
-                        continue  # a heartbeat
-                    try:
-                        if type(data) is list:
-                            msg = self._decode_parts(data)
-                            sizes.append(frame_size(data))
-                        else:
-                            msg = decode(data)
-                            if type(msg) is Batch:
-                                if msg:
-                                    msgs += msg
-                                    sizes += [len(data) // len(msg)] * len(
-                                        msg)
-                                continue
-                            sizes.append(len(data))
-                        msgs.append(msg)
-                    except Exception as err:
-                        # what came before it is delivered; the error
-                        # is raised by the next call
-                        if not msgs:
-                            raise
-                        self._recv_error = err
-                        break
-                if msgs:
-                    self.last_sizes = sizes
-                    return msgs
+            else:
+                frames = [await self.stream.recv()]
         except TransportClosed:
             if self._dead is not None:
                 raise self._dead from None
             raise
         finally:
             self._receiving = False
+        self._rx += len(frames)
+        return frames
+
+    def _unpack(self, data, msgs: list, sizes: list) -> None:
+        """Decode the frame ``data`` onto ``msgs``, and the frame size of
+        each message onto ``sizes`` (for the runtime's byte-based flow
+        control; each message of a batch counts an equal share)."""
+        if type(data) is list:
+            msgs.append(self._decode_parts(data))
+            sizes.append(frame_size(data))
+            return
+        msg = self._decode(data)
+        if type(msg) is Batch:
+            if msg:
+                msgs += msg
+                sizes += [len(data) // len(msg)] * len(msg)
+            return
+        msgs.append(msg)
+        sizes.append(len(data))
 
     async def __aiter__(self) -> AsyncIterator[Any]:
         while True:
