@@ -69,6 +69,24 @@ class Codec(Protocol):
         ...
 
 
+def undecodable(codec: str, data, err: Exception) -> DecodeError:
+    """Build the error for bytes that are not a ``codec`` message, showing
+    their length and first bytes."""
+    return DecodeError(
+        f'codec {codec!r} cannot decode {len(data)} bytes '
+        f'({bytes(data[:16])!r}...): {err}')
+
+
+def unbatched(obj, mark):
+    """What ``decode`` returns for the decoded frame ``obj``: the
+    :class:`Batch` it holds if it is a list headed by the codec's batch
+    ``mark``, else ``obj`` itself."""
+    if type(obj) is list and obj and obj[0] == mark:
+        del obj[0]
+        return Batch(obj)
+    return obj
+
+
 def unencodable(codec: str, obj: Any, err: Exception) -> EncodeError:
     """Build the error for a value ``codec`` cannot carry, naming the
     offending type (found by walking ``obj``) rather than echoing a

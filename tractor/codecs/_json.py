@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from ._base import Batch, DecodeError, unencodable
+from ._base import unbatched, undecodable, unencodable
 
 
 #: a batch frame is a JSON array whose first element is this object,
@@ -31,13 +31,8 @@ class JSONCodec:
         try:
             obj = self._loads(bytes(data).decode())
         except (ValueError, UnicodeDecodeError, RecursionError) as err:
-            raise DecodeError(
-                f'codec {self.name!r} cannot decode {len(data)} bytes '
-                f'({bytes(data[:16])!r}...): {err}') from None
-        if type(obj) is list and obj and obj[0] == _BATCH_MARK:
-            del obj[0]
-            return Batch(obj)
-        return obj
+            raise undecodable(self.name, data, err) from None
+        return unbatched(obj, _BATCH_MARK)
 
     def encode_batch(self, frames: list) -> bytes:
         """One frame holding the messages ``frames`` (each made by

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import msgpack
 
-from ._base import Batch, DecodeError, unencodable
+from ._base import DecodeError, unbatched, undecodable, unencodable
 
 #: bytes-like values from this size up travel out of band (encode_parts):
 #: below it, copying them into the encoding is cheaper than a part
@@ -107,13 +107,8 @@ class MsgpackCodec:
         try:
             obj = msgpack.unpackb(data, raw=False, strict_map_key=False)
         except Exception as err:  # msgpack raises several unrelated types
-            raise DecodeError(
-                f'codec {self.name!r} cannot decode {len(data)} bytes '
-                f'({bytes(data[:16])!r}...): {err}') from None
-        if type(obj) is list and obj and obj[0] == _BATCH_MARK:
-            del obj[0]
-            return Batch(obj)
-        return obj
+            raise undecodable(self.name, data, err) from None
+        return unbatched(obj, _BATCH_MARK)
 
     def encode_batch(self, frames: list) -> bytes:
         """One frame holding the messages ``frames`` (each made by
