@@ -169,6 +169,51 @@ async def serve_replies(listener: Listener, served: list | None = None, *,
     await accept_each(listener, reply, task_status=task_status)
 
 
+async def many_peers_served(transport, addr: Addr, peers: int = 100,
+                            msgs: int = 10) -> list:
+    """``peers`` peers connect at once to one listener on ``addr`` and,
+    once all are connected, each sends ``msgs`` frames and checks it gets
+    exactly its own replies, in order; returns the streams the listener
+    accepted (closed by then), after checking there was one per peer."""
+    listener = await transport.listen(addr)
+    connected = 0
+    all_connected = trio.Event()
+    done = set()
+    served: list = []
+
+    async def peer(i):
+        nonlocal connected
+        stream = await transport.connect(listener.addr)
+        try:
+            connected += 1
+            if connected == peers:
+                all_connected.set()
+            await all_connected.wait()
+            for j in range(msgs):
+                msg = f'peer {i} msg {j} '.encode() * (i % 7 + 1)
+                await stream.send(msg)
+                got = await stream.recv()
+                assert got == b'reply:' + msg, \
+                    f'peer {i} got a reply meant for someone else: {got!r}'
+            done.add(i)
+        finally:
+            await stream.aclose()
+
+    try:
+        with trio.fail_after(40):
+            async with trio.open_nursery() as n:
+                await n.start(serve_replies, listener, served)
+                async with trio.open_nursery() as group:
+                    for i in range(peers):
+                        group.start_soon(peer, i)
+                await listener.aclose()
+    finally:
+        await close_all(listener)
+    assert done == set(range(peers))
+    assert len(served) == peers  # one stream per peer
+    return served
+
+
 async def accept_from(listener: Listener, proc: trio.Process,
                       timeout: float = 20.0) -> MsgStream:
     """Accept the connection of child ``proc``; fail at once if the child

@@ -34,10 +34,10 @@ from ._helpers import (
     accept_from,
     close_all,
     connect_accepted,
+    many_peers_served,
     peer_process,
     raw_connect,
     raw_wait_closed,
-    serve_replies,
     stream_pair,
 )
 
@@ -351,43 +351,7 @@ async def test_100_peers_on_one_listener(transport: Transport,
                                          transport_addr: Addr):
     """100 peers connected at once to one listener: each gets exactly its
     own replies, in order."""
-    PEERS, MSGS = 100, 10
-    listener = await transport.listen(transport_addr)
-    connected = 0
-    all_connected = trio.Event()
-    done = set()
-    served = []
-
-    async def peer(i):
-        nonlocal connected
-        stream = await transport.connect(listener.addr)
-        try:
-            connected += 1
-            if connected == PEERS:
-                all_connected.set()
-            await all_connected.wait()
-            for j in range(MSGS):
-                msg = f'peer {i} msg {j} '.encode() * (i % 7 + 1)
-                await stream.send(msg)
-                got = await stream.recv()
-                assert got == b'reply:' + msg, \
-                    f'peer {i} got a reply meant for someone else: {got!r}'
-            done.add(i)
-        finally:
-            await stream.aclose()
-
-    try:
-        with trio.fail_after(40):
-            async with trio.open_nursery() as n:
-                await n.start(serve_replies, listener, served)
-                async with trio.open_nursery() as peers:
-                    for i in range(PEERS):
-                        peers.start_soon(peer, i)
-                await listener.aclose()
-    finally:
-        await close_all(listener)
-    assert done == set(range(PEERS))
-    assert len(served) == PEERS  # one stream per peer
+    await many_peers_served(transport, transport_addr)
 
 
 # -- back-pressure -------------------------------------------------------

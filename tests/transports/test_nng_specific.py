@@ -31,9 +31,9 @@ from ._helpers import (  # noqa: E402
     close_all,
     connect_accepted,
     fresh_addr,
+    many_peers_served,
     nfds,
     nthreads,
-    serve_replies,
 )
 
 pytestmark = pytest.mark.timeout(60)
@@ -284,32 +284,9 @@ async def test_sigkilled_listener_detected_and_no_redial(scheme):
 async def test_100_concurrent_peers_get_their_own_replies(scheme):
     """100 peers connect at once to one listener and each gets exactly its
     own replies: the rendezvous hands every peer its own pair socket."""
-    PEERS, ROUNDS = 100, 20
-    listener = await listen(fresh(scheme))
-    served = []
-    ok = set()
-
-    async def peer(i):
-        s = await connect(listener.addr)
-        try:
-            for r in range(ROUNDS):
-                msg = f'{i}:{r}'.encode() * (1 + r)
-                await s.send(msg)
-                assert await s.recv() == b'reply:' + msg
-            ok.add(i)
-        finally:
-            await s.aclose()
-
-    with trio.fail_after(45):
-        async with trio.open_nursery() as n:
-            await n.start(serve_replies, listener, served)
-            async with trio.open_nursery() as peers:
-                for i in range(PEERS):
-                    peers.start_soon(peer, i)
-            await listener.aclose()
-    assert ok == set(range(PEERS))
-    assert len(served) == PEERS
-    assert len({id(s._sock) for s in served}) == PEERS
+    served = await many_peers_served(NNGTransport(), fresh(scheme),
+                                     msgs=20)
+    assert len({id(s._sock) for s in served}) == len(served)
 
 
 async def test_intruder_on_a_pair_socket_is_refused():

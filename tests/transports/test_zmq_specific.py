@@ -22,9 +22,9 @@ from tractor.transports.zmq import ZMQTransport  # noqa
 from ._helpers import (  # noqa: E402
     connect_accepted,
     fresh_addr,
+    many_peers_served,
     nfds,
     nthreads,
-    serve_replies,
 )
 
 pytestmark = pytest.mark.timeout(60)
@@ -203,28 +203,11 @@ async def test_sigkilled_listener_detected_by_dialer_side(scheme):
 
 @pytest.mark.parametrize('scheme', SCHEMES)
 async def test_100_concurrent_peers_get_their_own_replies(scheme):
-    t = ZMQTransport()
-    listener = await t.listen(fresh(scheme))
-    peers, rounds = 100, 20
-    served = []
-
-    async def peer(i):
-        stream = await t.connect(listener.addr)
-        try:
-            for r in range(rounds):
-                await stream.send(b'%d/%d' % (i, r))
-                assert await stream.recv() == b'reply:%d/%d' % (i, r)
-        finally:
-            await stream.aclose()
-
-    with trio.fail_after(40):
-        async with trio.open_nursery() as n:
-            await n.start(serve_replies, listener, served)
-            async with trio.open_nursery() as pn:
-                for i in range(peers):
-                    pn.start_soon(peer, i)
-            await listener.aclose()
-    assert len(served) == peers
+    """100 peers connect at once to one listener and each gets exactly its
+    own replies: the rendezvous hands every peer its own PAIR socket."""
+    served = await many_peers_served(ZMQTransport(), fresh(scheme),
+                                     msgs=20)
+    assert len({id(s._sock) for s in served}) == len(served)
 
 
 @pytest.mark.parametrize('scheme', SCHEMES)
