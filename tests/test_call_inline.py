@@ -1,7 +1,7 @@
 """An async function is run in the task that reads its caller's channel,
 up to its first suspension, instead of in a task of its own (see
-``Actor._call_inline``): most calls never suspend, and a task per call
-cost a third of a round trip. None of that may show: a call that suspends
+``tractor._actor._run_inline``): most calls never suspend, and a task per
+call cost a third of a round trip. None of that may show: a call that suspends
 hands the reading on, so other calls, cancels and results on the same
 channel keep flowing; each call sees its own contextvars; errors raised
 before and after the first suspension come back alike."""
@@ -89,7 +89,8 @@ def test_suspended_call_does_not_block_its_channel(transport, arb_addr):
                     tn.start_soon(call, 'gate', 'wait_at_gate')
                     for i in range(40):
                         tn.start_soon(partial(call, ('nap', i), 'nap', i=i))
-                        tn.start_soon(partial(call, ('double', i), 'double', x=i))
+                        tn.start_soon(partial(call, ('double', i), 'double',
+                                              x=i))
                     await call('open', 'open_gate')
             await an.cancel()
         return got

@@ -487,7 +487,7 @@ class Actor(_ActorLifecycle):
         try:
             async with trio.open_nursery() as n:
                 n.start_soon(chan.run_heartbeat)
-                # the reading may pass from task to task (see _call_inline);
+                # the reading may pass from task to task (see _run_inline);
                 # whichever reads the end of the channel sets ``done``
                 done = trio.Event()
                 n.start_soon(self._process_messages, chan, n, done)
@@ -726,7 +726,7 @@ async def _run_inline(fn, kw, hand_off):
 @types.coroutine
 def _resume(ctx: contextvars.Context, coro, trap):
     """``await coro`` for a coroutine that was stepped by hand up to
-    yielding ``trap`` (see Actor._call_inline): hands the trap to trio and
+    yielding ``trap`` (see _run_inline): hands the trap to trio and
     trio's answers back to the coroutine, each step in ``ctx``."""
     while True:
         try:

@@ -310,17 +310,15 @@ class Channel:
         run: list = []
         size = 0
         for f in frames:
-            if type(f) is bytes and len(f) <= BATCH_ITEM_MAX:
-                if size + len(f) >= limit and run:
-                    out.append(run[0] if len(run) == 1 else join(run))
-                    run, size = [], 0
-                run.append(f)
-                size += len(f) + 1
-                continue
-            if run:
+            small = type(f) is bytes and len(f) <= BATCH_ITEM_MAX
+            if run and (not small or size + len(f) >= limit):
                 out.append(run[0] if len(run) == 1 else join(run))
                 run, size = [], 0
-            out.append(f)
+            if small:
+                run.append(f)
+                size += len(f) + 1
+            else:
+                out.append(f)
         if run:
             out.append(run[0] if len(run) == 1 else join(run))
         return out

@@ -6,7 +6,14 @@ with :func:`register_codec` or the ``tractor.codecs`` entry-point group.
 from __future__ import annotations
 
 from .._plugins import PluginRegistry
-from ._base import Batch, Codec, CodecError, DecodeError, EncodeError, UnknownCodec
+from ._base import (
+    Batch,
+    Codec,
+    CodecError,
+    DecodeError,
+    EncodeError,
+    UnknownCodec,
+)
 
 ENTRY_POINT_GROUP = 'tractor.codecs'
 
@@ -33,6 +40,7 @@ def get_codec(name: str) -> Codec:
 
 
 __all__ = [
-    'Batch', 'Codec', 'CodecError', 'DecodeError', 'EncodeError', 'UnknownCodec',
+    'Batch', 'Codec', 'CodecError', 'DecodeError', 'EncodeError',
+    'UnknownCodec',
     'available_codecs', 'get_codec', 'register_codec', 'ENTRY_POINT_GROUP',
 ]
