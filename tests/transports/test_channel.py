@@ -21,6 +21,7 @@ from tractor.codecs import (
     EncodeError,
     UnknownCodec,
     available_codecs,
+    get_codec,
 )
 from tractor.transports import Addr, TransportClosed, get_transport
 
@@ -203,7 +204,6 @@ class _CodecWithoutBatches:
     name = 'msgpack'
 
     def __init__(self) -> None:
-        from tractor.codecs import get_codec
         real = get_codec('msgpack')
         self.encode, self.decode = real.encode, real.decode
 
