@@ -66,6 +66,10 @@ EXPECTED = {
         r'^FINISHED ITERATING in aggregator$',
         r'^AGGREGATOR COMPLETE!$',
     ), None),
+    'pipeline.py': (exact(
+        'pipeline running: source -> square -> shift -> sink',
+        f'sink got 1000 items, total {sum(i * i + 1 for i in range(1000))}',
+    ), None),
     'remote_error_propagation.py': (
         exact('Look Maa that actor failed hard, hehhh!'), None),
     'running_actors_standalone.py': (

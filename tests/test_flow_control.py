@@ -6,7 +6,7 @@ import pytest
 import trio
 
 import tractor
-from tractor._actor import STREAM_WINDOW_BYTES
+from tractor._flow import STREAM_WINDOW_BYTES
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -79,7 +79,7 @@ def test_stream_round_trip(transport, codec, arb_addr):
     """A finite stream, longer than the flow-control window, arrives whole
     and in order over every transport and codec; the remote generator
     then ends by itself."""
-    from tractor._actor import STREAM_WINDOW
+    from tractor._flow import STREAM_WINDOW
     count = 2 * STREAM_WINDOW + 7  # credits must flow back, twice
 
     async def main():
@@ -162,7 +162,7 @@ def test_stream_error_reaches_reader(transport, codec, arb_addr):
 def test_slow_reader_bounds_the_producer(arb_addr):
     """A producer never runs more than the credit window ahead of a
     reader that stops reading."""
-    from tractor._actor import STREAM_WINDOW
+    from tractor._flow import STREAM_WINDOW
 
     async def main():
         async with tractor.open_nursery() as n:

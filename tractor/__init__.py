@@ -9,15 +9,16 @@ from ._arbiter import Arbiter
 from ._channel import Channel, HandshakeError
 from ._discovery import find_actor, get_arbiter, wait_for_actor
 from ._exceptions import (
+    ContextCancelled,
     ModuleNotExposed,
     NoResult,
     NoSuchFunction,
     RemoteActorError,
 )
 from ._portal import Portal, open_portal
-from ._root import run, run_daemon
+from ._root import open_root_actor, run, run_daemon
 from ._state import current_actor
-from ._streaming import Context, stream
+from ._streaming import Context, MsgStream, context, stream
 from ._trionics import ActorFailure, ActorNursery, open_nursery
 from .codecs import EncodeError, DecodeError, UnknownCodec
 from .transports import TransportClosed, UnknownTransport
@@ -27,10 +28,10 @@ __version__ = '0.2.0.dev0'
 
 __all__ = [
     'Actor', 'ActorFailure', 'ActorNursery', 'Arbiter', 'Channel',
-    'Context', 'DecodeError', 'EncodeError', 'HandshakeError',
-    'ModuleNotExposed', 'NoResult', 'NoSuchFunction', 'Portal',
-    'RemoteActorError', 'TransportClosed', 'UnknownCodec',
-    'UnknownTransport', 'current_actor', 'find_actor', 'get_arbiter', 'log',
-    'open_nursery', 'open_portal', 'run', 'run_daemon', 'stream',
-    'wait_for_actor',
+    'Context', 'ContextCancelled', 'DecodeError', 'EncodeError',
+    'HandshakeError', 'ModuleNotExposed', 'MsgStream', 'NoResult',
+    'NoSuchFunction', 'Portal', 'RemoteActorError', 'TransportClosed',
+    'UnknownCodec', 'UnknownTransport', 'context', 'current_actor',
+    'find_actor', 'get_arbiter', 'log', 'open_nursery', 'open_portal',
+    'open_root_actor', 'run', 'run_daemon', 'stream', 'wait_for_actor',
 ]

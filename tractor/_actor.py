@@ -1,37 +1,20 @@
-"""The actor: one process's trio task tree, serving RPC over Channels.
+"""The actor: one process's trio task tree, serving calls over Channels.
 
-Message protocol (every message is a dict with string keys, so it reads the
-same under every codec):
-
-caller -> callee
-    ``{'cmd': 'run', 'cid': n, 'ns': module, 'func': name, 'kw': {...}}``
-    ``{'cmd': 'cancel', 'cid': n}``  stop the task serving call ``n``
-    ``{'cmd': 'credit', 'cid': n, 'n': k}``  the stream's reader took ``k``
-callee -> caller
-    ``{'cid': n, 'return': value}``  a function's result
-    ``{'cid': n, 'stream': 1}``, then ``{'cid': n, 'yield': v}``...,
-    then ``{'cid': n, 'stop': 1}``  a stream
-    ``{'cid': n, 'error': {...}}``  see :mod:`tractor._exceptions`
-
-Call ids are unique within the calling process, so responses are routed by
-``cid`` alone. Streams are flow-controlled with credits: a producer sends at
-most ``STREAM_WINDOW`` items (and ``STREAM_WINDOW_BYTES``) ahead of what
-its reader consumed, so a slow reader costs bounded memory and never stalls
-other calls on the channel: the reader sends ``credit`` after every half
-window of items or bytes (it knows each frame's size), and a producer that
-stalls anyway sends ``{'cid': n, 'ackreq': 1}`` to ask for credit for whatever the
-reader has consumed so far.
+An :class:`Actor` owns a listener, the channels to its peers, the calls it
+serves for them and the calls it waits on. What travels on a channel is
+defined in :mod:`tractor._protocol`, flow control in :mod:`tractor._flow`,
+streams and contexts in :mod:`tractor._streaming`; this module reads each
+channel, routes what arrives, and runs the functions it is asked to.
 """
 from __future__ import annotations
 
 import contextvars
 import importlib
 import inspect
-import itertools
 import sys
 import types
 import uuid
-from collections import deque
+from contextlib import asynccontextmanager
 from typing import Any, Optional
 
 import trio
@@ -39,12 +22,18 @@ import trio
 from . import _state
 from ._channel import Channel, HandshakeError
 from ._exceptions import (
+    BaseExceptionGroup,
     ModuleNotExposed,
     NoSuchFunction,
     RemoteActorError,
+    collapse,
     pack_error,
     unpack_error,
 )
+from ._flow import Dialog, MsgQueue
+from ._registrar import keep_registered
+from ._protocol import cancel_msg, next_cid, request, run_msg
+from ._streaming import Context, error_from
 from .codecs import CodecError
 from .log import get_logger
 from .transports import Addr, TransportClosed, get_transport
@@ -52,108 +41,9 @@ from .transports._addr import advertised_addr
 
 log = get_logger(__name__)
 
-#: items a stream's producer may run ahead of its reader...
-STREAM_WINDOW = 4096
-#: ...and encoded bytes: whichever limit is reached first
-STREAM_WINDOW_BYTES = 8 * 1024 * 1024
-#: the reader grants credit after consuming this many items or bytes:
-#: half a window, so the producer never has to stop while the reader
-#: keeps up, and credit messages stay rare (each one wakes the producer's
-#: side of the connection)
-_CREDIT_BATCH = STREAM_WINDOW // 2
-_CREDIT_BYTES = STREAM_WINDOW_BYTES // 2
 
-_cid_counter = itertools.count(1)
-
-
-class MsgQueue:
-    """An unbounded FIFO between the channel's reader loop and one caller.
-    Bounded in practice: a call gets one reply, a stream at most
-    ``STREAM_WINDOW`` items ahead thanks to credits."""
-
-    __slots__ = ('_items', '_waiter', 'chan', 'closed')
-
-    def __init__(self, chan: Channel) -> None:
-        self._items: deque = deque()
-        self._waiter: Optional[trio.Event] = None
-        self.chan = chan
-        self.closed = False
-
-    def put(self, msg) -> None:
-        self._items.append(msg)
-        w = self._waiter
-        if w is not None:
-            self._waiter = None
-            w.set()
-
-    async def get(self):
-        items = self._items
-        if items:
-            # a cancel point even when a message is ready: a reader whose
-            # stream is never empty must still see its cancel scope
-            await trio.lowlevel.checkpoint_if_cancelled()
-        while not items:
-            ev = self._waiter = trio.Event()
-            await ev.wait()
-        return items.popleft()
-
-
-class _RpcTask:
-    """The callee's record of one running call: its cancel scope and, for a
-    stream, what is in flight to the reader (flow control)."""
-
-    __slots__ = ('scope', 'out_items', 'out_bytes', '_sizes', '_credit_ev',
-                 '_asked')
-
-    def __init__(self) -> None:
-        self.scope = trio.CancelScope()
-        self.out_items = 0
-        self.out_bytes = 0
-        self._sizes: deque = deque()
-        self._credit_ev: Optional[trio.Event] = None
-        self._asked = False
-
-    def sent(self, nbytes: int) -> None:
-        self.out_items += 1
-        self.out_bytes += nbytes
-        self._sizes.append(nbytes)
-
-    def grant(self, n: int) -> None:
-        """The reader consumed ``n`` more items."""
-        sizes = self._sizes
-        n = min(n, len(sizes))
-        freed = 0
-        for _ in range(n):
-            freed += sizes.popleft()
-        self.out_items -= n
-        self.out_bytes -= freed
-        self._asked = False
-        ev = self._credit_ev
-        if ev is not None:
-            self._credit_ev = None
-            ev.set()
-
-    async def wait_window(self, chan: Channel, cid: int) -> None:
-        """Wait while ``STREAM_WINDOW`` items or ``STREAM_WINDOW_BYTES``
-        are unconsumed. The reader grants credit every ``_CREDIT_BATCH``
-        items; a producer stalled earlier (large items) asks it to
-        acknowledge what it has consumed so far."""
-        while (self.out_items >= STREAM_WINDOW
-               or self.out_bytes >= STREAM_WINDOW_BYTES):
-            if not self._asked:
-                self._asked = True
-                await chan.send_buffered({'cid': cid, 'ackreq': 1})
-            ev = self._credit_ev
-            if ev is None:
-                ev = self._credit_ev = trio.Event()
-            await ev.wait()
-
-
-def _is_stream_func(fn) -> bool:
-    return getattr(fn, '_tractor_stream_function', False)
-
-
-_SYNC, _ASYNC, _AGEN, _STREAM = 'sync', 'async', 'agen', 'stream'
+_SYNC, _ASYNC, _AGEN, _STREAM, _CONTEXT = (
+    'sync', 'async', 'agen', 'stream', 'context')
 
 
 def _func_kind(fn) -> str:
@@ -161,7 +51,9 @@ def _func_kind(fn) -> str:
     checks cost more than a small call)."""
     if inspect.isasyncgenfunction(fn):
         return _AGEN
-    if _is_stream_func(fn):
+    if getattr(fn, '_tractor_context_function', False):
+        return _CONTEXT
+    if getattr(fn, '_tractor_stream_function', False):
         return _STREAM
     if inspect.iscoroutinefunction(fn):
         return _ASYNC
@@ -171,21 +63,15 @@ def _func_kind(fn) -> str:
 class _ActorLifecycle:
     """Start-up and teardown, mixed into :class:`Actor` below."""
 
-    async def _async_main(
-        self,
-        accept_addr: Addr,
-        *,
-        parent_addr=None,
-        ready_cid=None,
-        main=None,
-        listener=None,
-    ):
-        """Serve until cancelled (a child) or until ``main`` returns (the
-        root); returns ``main()``'s result. ``listener``, if given, is
-        already bound to ``accept_addr`` and is served instead of a new
-        one."""
-        _state._set_current_actor(self)
-        result = None
+    @asynccontextmanager
+    async def serving(self, accept_addr: Addr, *, listener=None):
+        """Run this actor's runtime around the block: listen on
+        ``accept_addr`` (or serve ``listener``, already bound there), serve
+        every channel, and on the way out -- normally, by an error or by a
+        cancel -- unregister, stop every task and channel and release the
+        listener. The block runs inside the actor's service nursery, so
+        ``actor.cancel()`` cancels it too; its own error leaves the block
+        as itself, not wrapped in an exception group."""
         self._listener = listener
         try:
             async with trio.open_nursery() as service_n:
@@ -200,60 +86,57 @@ class _ActorLifecycle:
                 self.accept_addr = advertised_addr(
                     self.bind_addr, self.advertise_addr, self.arbiter_addr)
                 service_n.start_soon(self._serve_listener, self._listener)
-                if parent_addr is not None:
-                    self._parent_chan = await self.connect(parent_addr)
-                    try:
-                        self.load_modules()
-                    except Exception as err:
-                        # the parent raises this at spawn time
-                        await self._parent_chan.send(
-                            {'cid': ready_cid,
-                             'error': pack_error(err, self.uid)})
-                        service_n.cancel_scope.cancel()
-                        return None
-                    await self._parent_chan.send(
-                        {'cid': ready_cid, 'return': str(self.accept_addr)})
-                else:
-                    self.load_modules()
-                await self._register()
-                if main is not None:
-                    try:
-                        result = await main()
-                    finally:
-                        with trio.CancelScope(shield=True):
-                            await self._unregister()
-                        service_n.cancel_scope.cancel()
+                try:
+                    yield self
+                finally:
+                    with trio.CancelScope(shield=True):
+                        await self._unregister()
+                    service_n.cancel_scope.cancel()
+        except BaseExceptionGroup as eg:
+            exc = collapse(eg)
+            if exc is eg:
+                raise
+            raise exc from None
         finally:
+            self._service_n = None
             with trio.CancelScope(shield=True):
                 if self._listener is not None:
                     await self._listener.aclose()
                 await self._unregister()
-        return result
+
+    async def _serve_as_child(self, accept_addr: Addr, parent_addr,
+                              ready_cid) -> None:
+        """A child's whole life: connect back to the parent, import the
+        modules it serves (an import error goes to the parent, which
+        raises it at spawn time), say ready, register, then serve until
+        cancelled or orphaned."""
+        async with self.serving(accept_addr):
+            self._parent_chan = await self.connect(parent_addr)
+            try:
+                self.load_modules()
+            except Exception as err:
+                await self._parent_chan.send(
+                    {'cid': ready_cid, 'error': pack_error(err, self.uid)})
+                return
+            await self._parent_chan.send(
+                {'cid': ready_cid, 'return': str(self.accept_addr)})
+            await self._register()
+            await trio.sleep_forever()
 
     def _arbiter_is_parent(self) -> bool:
         return (self._parent_chan is not None and self.arbiter_addr is not None
                 and str(self._parent_chan.raddr) == str(self.arbiter_addr))
 
     async def _call_arbiter(self, method: str, **kw):
-        from ._portal import Portal
         if self._arbiter_is_parent() and self._parent_chan.connected:
-            return await Portal(self._parent_chan, self).run('self', method,
-                                                             **kw)
+            return await self.call(self._parent_chan, 'self', method, kw)
         # a bare request on a fresh channel: needs no message loop, so it
         # also works while this actor is tearing down
         chan = await Channel.connect(
             self.arbiter_addr, codec=self.codec, uid=self.uid,
             secret=self.secret)
         try:
-            await chan.send({'cmd': 'run', 'cid': 0, 'ns': 'self',
-                             'func': method, 'kw': kw})
-            while True:
-                msg = await chan.recv()
-                if isinstance(msg, dict) and msg.get('cid') == 0:
-                    break
-            if 'error' in msg:
-                raise unpack_error(msg['error'], chan)
-            return msg.get('return')
+            return await request(chan, 'self', method, **kw)
         finally:
             with trio.CancelScope(shield=True):
                 await chan.aclose()
@@ -266,7 +149,6 @@ class _ActorLifecycle:
             return
         if not self._arbiter_is_parent() and self._service_n is not None:
             # stay registered across arbiter restarts (see _registrar)
-            from ._registrar import keep_registered
             await self._service_n.start(keep_registered, self)
             return
         try:
@@ -340,7 +222,7 @@ class Actor(_ActorLifecycle):
         self._peers: dict[tuple, list[Channel]] = {}
         self._peer_connected: dict[tuple, trio.Event] = {}
         self._waiting: dict[int, MsgQueue] = {}
-        self._rpc_tasks: dict[tuple, _RpcTask] = {}
+        self._rpc_tasks: dict[tuple, Dialog] = {}
         self._func_cache: dict[tuple, tuple] = {}
         self._service_n: Optional[trio.Nursery] = None
         self._cancel_called = False
@@ -549,6 +431,7 @@ class Actor(_ActorLifecycle):
                 try:
                     cmd = msg.get('cmd')
                     if cmd is None:
+                        # a reply to one of our calls (see _protocol)
                         q = waiting.get(msg['cid'])
                         if q is not None and (q.chan is chan
                                               or q.chan is None):
@@ -570,13 +453,19 @@ class Actor(_ActorLifecycle):
                         await self._start_rpc(chan, msg, hand_off)
                         if handed:
                             return  # another task reads on
-                    elif cmd == 'credit':
-                        task = self._rpc_tasks.get((chan, msg['cid']))
+                        continue
+                    task = self._rpc_tasks.get((chan, msg['cid']))
+                    if cmd in _DIALOG_CMDS:
                         if task is not None:
-                            task.grant(int(msg['n']))
+                            msg['_n'] = sizes[i]
+                            task.put(msg)
                     elif cmd == 'cancel':
-                        task = self._rpc_tasks.get((chan, msg['cid']))
                         if task is not None:
+                            task.cancel_requested = True
+                            if 'error' in msg:
+                                # the caller failed: its error reaches the
+                                # callee's stream, then the cancel
+                                task.fail(unpack_error(msg['error'], chan))
                             task.scope.cancel()
                     else:
                         raise ValueError(f'unknown command {cmd!r}')
@@ -590,7 +479,7 @@ class Actor(_ActorLifecycle):
                         await self._send_error(chan, cid, ValueError(
                             f'malformed message {_short(msg)}: {err}'))
             # hold nothing while waiting: a large item is freed as soon
-            # as its consumer is done with it (see _portal._stream)
+            # as its consumer is done with it (see _streaming.MsgStream)
             msgs = msg = None
 
     async def _send_error(self, chan, cid, exc) -> None:
@@ -633,7 +522,8 @@ class Actor(_ActorLifecycle):
                     raise
                 await self._send_error(chan, cid, err)
             return
-        task = _RpcTask()
+        task = Dialog(chan, cid, caller=False, scope=trio.CancelScope())
+        task.kind = kind
         self._rpc_tasks[(chan, cid)] = task
         if kind is _ASYNC:
             # run right here as far as it goes (see _run_inline)
@@ -642,54 +532,96 @@ class Actor(_ActorLifecycle):
         self._service_n.start_soon(self._invoke, chan, cid, fn, kind, kw,
                                    task)
 
-    async def _invoke(self, chan, cid, fn, kind, kw, task: _RpcTask,
+    async def _invoke(self, chan, cid, fn, kind, kw, task: Dialog,
                       hand_off=None) -> None:
         try:
             with task.scope:
                 try:
                     if kind is _AGEN:
                         await chan.send({'cid': cid, 'stream': 1})
-                        agen = fn(**kw)
-                        try:
-                            async for item in agen:
-                                await task.wait_window(chan, cid)
-                                task.sent(await chan.send_buffered(
-                                    {'cid': cid, 'yield': item}))
-                        finally:
-                            with trio.CancelScope(shield=True):
-                                await agen.aclose()
+                        await _feed(task, fn(**kw))
                         await chan.send({'cid': cid, 'stop': 1})
                     elif kind is _STREAM:
-                        from ._streaming import Context
                         await chan.send({'cid': cid, 'stream': 1})
-                        await fn(Context(chan, cid, task), **kw)
+                        await fn(Context(task, what=_what(fn)), **kw)
                         await chan.send({'cid': cid, 'stop': 1})
+                    elif kind is _CONTEXT:
+                        ctx = Context(task, what=_what(fn))
+                        result = await fn(ctx, **kw)
+                        await chan.send({'cid': cid, 'return': result})
                     else:
                         result = await _run_inline(fn, kw, hand_off)
                         await chan.send({'cid': cid, 'return': result})
-                except TransportClosed as err:
-                    # either our caller is gone (and this send fails too,
-                    # quietly) or the function lost a peer of its own (a
-                    # child it streamed from was killed): report that,
-                    # never leave the caller waiting for ever
-                    await self._send_error(chan, cid, err)
                 except trio.Cancelled:
+                    if task.cancel_requested or kind is not _ASYNC:
+                        # its finally blocks have run: say so (a caller
+                        # leaving a stream waits for this)
+                        await _tell_cancelled(task, self._cancel_called)
                     raise
                 except BaseException as err:
                     if isinstance(err, (KeyboardInterrupt, SystemExit)):
                         raise
-                    await self._send_error(chan, cid, err)
+                    if task.cancel_requested:
+                        # the caller is abandoning the call (maybe with an
+                        # error of its own, raised here): not our failure
+                        await _tell_cancelled(task, self._cancel_called)
+                    else:
+                        # TransportClosed included: either our caller is
+                        # gone (and this send fails too, quietly) or the
+                        # function lost a peer of its own: report that,
+                        # never leave the caller waiting for ever
+                        await self._send_error(chan, cid, err)
         finally:
             self._rpc_tasks.pop((chan, cid), None)
 
     # -- making calls --------------------------------------------------
-    def _open_call(self, chan: Channel) -> tuple[int, MsgQueue]:
-        cid = next(_cid_counter)
+    def open_call(self, chan: Optional[Channel]) -> tuple[int, MsgQueue]:
+        """A new call id on ``chan`` and the queue its replies arrive in
+        (``chan`` None: a reply expected on whichever channel). Pair with
+        :meth:`close_call`."""
+        cid = next_cid()
         q = self._waiting[cid] = MsgQueue(chan)
         return cid, q
 
-    def _close_call(self, cid: int) -> None:
+    def open_dialog(self, chan: Channel) -> Dialog:
+        """A new streaming call on ``chan`` (see :mod:`tractor._flow`)."""
+        d = Dialog(chan, next_cid(), caller=True)
+        self._waiting[d.cid] = d
+        return d
+
+    def close_call(self, cid: int) -> None:
         self._waiting.pop(cid, None)
+
+    async def call(self, chan: Channel, ns: str, func: str, kw: dict, *,
+                   streams: bool = False):
+        """Call ``ns.func(**kw)`` in the peer at the other end of ``chan``
+        and return its result (raise its error). With ``streams``, a call
+        that turns out to stream returns its :class:`~tractor._flow.Dialog`
+        (which the caller then owns and must close)."""
+        cid, q = self.open_call(chan)
+        sent = False
+        try:
+            await chan.send(run_msg(cid, ns, func, kw))
+            sent = True
+            msg = await q.get()
+        except BaseException:
+            self.close_call(cid)
+            if sent:
+                await cancel_call(chan, cid)
+            raise
+        if 'return' in msg:
+            self.close_call(cid)
+            return msg['return']
+        if 'stream' in msg and streams:
+            d = self._waiting[cid] = Dialog.upgrade(q, cid)
+            return d
+        self.close_call(cid)
+        if 'started' in msg:
+            await cancel_call(chan, cid)
+            raise TypeError(
+                f'{ns}.{func} is a @tractor.context function: call it with '
+                f'`async with portal.open_context(...)`')
+        raise error_from(msg, chan, f'{ns}.{func}()')
 
     async def wait_for_peer(self, uid: tuple) -> Channel:
         """Wait until the actor ``uid`` has connected to us."""
@@ -698,6 +630,58 @@ class Actor(_ActorLifecycle):
             await ev.wait()
             self._peer_connected.pop(uid, None)
         return self._peers[uid][0]
+
+
+#: caller -> callee messages routed to the call's Dialog
+_DIALOG_CMDS = frozenset({'yield', 'stop', 'ackreq', 'credit'})
+
+
+async def cancel_call(chan: Channel, cid: int) -> None:
+    """Tell the callee to stop serving ``cid``; best effort and bounded."""
+    if not chan.connected:
+        return
+    with trio.move_on_after(1, shield=True):
+        try:
+            await chan.send(cancel_msg(cid))
+        except TransportClosed:
+            pass
+
+
+async def _tell_cancelled(task: Dialog, by_actor: bool) -> None:
+    """Tell the caller its call was cancelled; shielded and bounded, as it
+    runs in a cancelled task."""
+    chan = task.chan
+    if not chan.connected:
+        return
+    reason = ('requested by the caller' if task.cancel_requested else
+              'its actor was cancelled' if by_actor else 'cancelled')
+    with trio.move_on_after(1, shield=True):
+        try:
+            await chan.send({'cid': task.cid, 'cancelled': reason})
+        except TransportClosed:
+            pass
+
+
+async def _feed(task: Dialog, agen) -> None:
+    """Send what the async generator ``agen`` yields as stream items, at
+    most a window ahead of the caller (see :mod:`tractor._flow`)."""
+    chan, cid = task.chan, task.cid
+    send = chan.send_buffered
+
+    async def ask():
+        await send({'cid': cid, 'ackreq': 1})
+    try:
+        async for item in agen:
+            if task.window_full():
+                await task.wait_credit(ask)
+            task.sent(await send({'cid': cid, 'yield': item}))
+    finally:
+        with trio.CancelScope(shield=True):
+            await agen.aclose()
+
+
+def _what(fn) -> str:
+    return f'{fn.__module__}.{fn.__qualname__}()'
 
 
 async def _run_inline(fn, kw, hand_off):

@@ -54,7 +54,7 @@ from . import _auth
 from .codecs import Batch, Codec, get_codec
 from .transports import (
     Addr,
-    MsgStream,
+    FrameStream,
     TransportClosed,
     frame_size,
     get_transport,
@@ -63,7 +63,9 @@ from .log import get_logger
 
 log = get_logger(__name__)
 
-PROTOCOL_VERSION = 1
+#: 2: two-way streams (see tractor._protocol); peers of another version
+#: are refused at the handshake with a message saying so
+PROTOCOL_VERSION = 2
 _HELLO = b'TRACTOR\x01'
 _PROOF = b'TRACTOR\x02'
 _MAX_HELLO = 4096
@@ -102,7 +104,7 @@ class Channel:
 
     def __init__(
         self,
-        stream: MsgStream,
+        stream: FrameStream,
         codec: Codec | str = 'msgpack',
         *,
         transport: str = '',
@@ -300,6 +302,19 @@ class Channel:
         elif len(pending) == 1:
             self._flush_ev.set()
         return size
+
+    def post(self, msg: Any) -> None:
+        """Queue ``msg`` like :meth:`send_buffered`, without waiting: for
+        small control messages (credit) that code which cannot await must
+        send. Needs the channel's service task (:meth:`run_heartbeat`),
+        which writes it out; order with other sends is kept."""
+        if not self._service_running:
+            raise RuntimeError(f'{self!r} has no service task to send with')
+        data = self._encode(msg)
+        self._tx += 1
+        self._pending.append(data)
+        self._pending_bytes += frame_size(data)
+        self._flush_ev.set()
 
     def _coalesce(self, frames: list) -> list:
         """``frames`` with each run of small whole frames joined into one

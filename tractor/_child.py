@@ -26,12 +26,10 @@ def main(config: dict) -> None:
     _state._spawn_method = config['start_method']
     actor = _build_actor(config)
     accept = Addr.parse(config['bind_addr'], config['transport'])
+    _state._set_current_actor(actor)
     try:
-        trio.run(lambda: actor._async_main(
-            accept,
-            parent_addr=Addr.parse(config['parent_addr']),
-            ready_cid=config['ready_cid'],
-        ))
+        trio.run(actor._serve_as_child, accept,
+                 Addr.parse(config['parent_addr']), config['ready_cid'])
     except BaseException as err:  # noqa: B902 - report, then exit non-zero
         if not isinstance(err, (KeyboardInterrupt, trio.Cancelled)):
             print(f'tractor actor {config["name"]} crashed: {err!r}',

@@ -2,10 +2,18 @@
 from __future__ import annotations
 
 import builtins
+import sys
 import traceback
+
+import trio
 
 from .codecs import DecodeError, EncodeError
 from .transports import TransportClosed
+
+if sys.version_info < (3, 11):  # pragma: no cover - 3.10
+    from exceptiongroup import BaseExceptionGroup
+else:
+    BaseExceptionGroup = builtins.BaseExceptionGroup
 
 
 class RemoteActorError(Exception):
@@ -23,6 +31,12 @@ class RemoteActorError(Exception):
         self.type = _lookup_type(type_name)
         self.actor_uid = tuple(actor_uid) if actor_uid else None
         self.remote_traceback = tb
+
+
+class ContextCancelled(RemoteActorError):
+    """The remote side of a stream or context was cancelled before it
+    finished (by its actor's cancellation, or by a request of its
+    caller): raised on the other side instead of a result."""
 
 
 class ModuleNotExposed(ModuleNotFoundError):
@@ -43,6 +57,7 @@ def _lookup_type(name: str):
     if isinstance(t, type) and issubclass(t, BaseException):
         return t
     return {'RemoteActorError': RemoteActorError,
+            'ContextCancelled': ContextCancelled,
             'ModuleNotExposed': ModuleNotExposed,
             'NoSuchFunction': NoSuchFunction,
             'TransportClosed': TransportClosed,
@@ -73,3 +88,31 @@ def unpack_error(err: dict, chan=None) -> RemoteActorError:
     text = (f'{tname}: {msg}\n'
             f'--- raised in actor {tuple(uid) if uid else "?"} ---\n{tb}')
     return RemoteActorError(text, tname, uid, tb)
+
+
+def collapse(eg: BaseExceptionGroup) -> BaseException:
+    """One error raises as itself; several stay a group. Cancellations
+    and duplicates (one error seen through two tasks) are dropped. Used
+    where a nursery of the runtime's own would otherwise wrap a user's
+    error in a group the user never asked for."""
+    seen: list[BaseException] = []
+    for exc in _leaves(eg):
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        if isinstance(exc, trio.Cancelled):
+            continue
+        if not any(exc is s for s in seen):
+            seen.append(exc)
+    if not seen:
+        return eg
+    if len(seen) == 1:
+        return seen[0]
+    return BaseExceptionGroup('several actors failed', seen)
+
+
+def _leaves(eg):
+    for exc in eg.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc

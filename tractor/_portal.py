@@ -2,15 +2,24 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, AsyncIterator
 
 import outcome
 import trio
 
 from . import _state
-from ._actor import _CREDIT_BATCH, _CREDIT_BYTES, Actor
+from ._actor import Actor
 from ._channel import Channel
-from ._exceptions import NoResult, RemoteActorError, unpack_error
+from ._exceptions import ContextCancelled, NoResult, RemoteActorError
+from ._flow import Dialog
+from ._protocol import run_msg
+from ._streaming import (
+    Context,
+    MsgStream,
+    error_from,
+    outcome_of,
+    stop_remote,
+)
 from .log import get_logger
 from .transports import TransportClosed
 
@@ -20,23 +29,19 @@ log = get_logger(__name__)
 CANCEL_GRACE = 3.0
 
 
-def _error_from(msg: dict, chan: Channel, what: str) -> BaseException:
-    if 'error' in msg:
-        return unpack_error(msg['error'], chan)
-    if 'closed' in msg:
-        return TransportClosed(
-            f'connection to actor {chan.uid} at {chan.raddr} was lost during '
-            f'{what}: {msg["closed"]}')
-    return RemoteActorError(f'unexpected reply to {what}: {msg!r}',
-                            'ProtocolError', chan.uid)
+def _ns_name(ns) -> str:
+    return ns if isinstance(ns, str) else getattr(ns, '__name__', str(ns))
 
 
 class Portal:
     """A handle on another actor, over one :class:`Channel`.
 
     ``await portal.run(module, func, **kwargs)`` returns what the function
-    returns, or an async iterable when the function is an async generator
-    or a ``@tractor.stream``.
+    returns, or a :class:`MsgStream` (an async iterable, and an async
+    context manager that stops the remote task on exit) when the function
+    is an async generator or a ``@tractor.stream``.
+    ``portal.open_stream_from(...)`` and ``portal.open_context(...)`` give
+    streams whose lifetime is a block.
     """
 
     def __init__(self, channel: Channel, actor: Actor | None = None) -> None:
@@ -54,28 +59,111 @@ class Portal:
     async def run(self, ns, func: str, **kwargs) -> Any:
         """Run ``ns.func(**kwargs)`` in the remote actor. ``ns`` is a module
         path (or ``'self'`` for the actor's runtime methods)."""
-        if not isinstance(ns, str):
-            ns = getattr(ns, '__name__', str(ns))
+        ns = _ns_name(ns)
+        r = await self._actor.call(self.channel, ns, func, kwargs,
+                                   streams=True)
+        if type(r) is Dialog:
+            return self._one_way(r, f'{ns}.{func}()')
+        return r
+
+    def _one_way(self, d: Dialog, what: str) -> MsgStream:
+        actor = self._actor
+
+        async def on_close(stream):
+            # stop the producer and wait until it has (bounded)
+            try:
+                if not stream._eof:
+                    await stop_remote(d)
+            finally:
+                actor.close_call(d.cid)
+        return MsgStream(d, what=what, two_way=False, on_close=on_close,
+                         on_end=lambda: actor.close_call(d.cid))
+
+    @asynccontextmanager
+    async def open_stream_from(self, ns, func: str,
+                               **kwargs) -> AsyncIterator[MsgStream]:
+        """Stream what the async generator (or ``@tractor.stream``
+        function) ``ns.func(**kwargs)`` yields: ``async for item in
+        stream``. Leaving the block by any path (end of the stream, break,
+        error, cancel) stops the remote task and waits until it has
+        stopped (``CANCEL_GRACE`` at most)."""
+        ns = _ns_name(ns)
+        r = await self._actor.call(self.channel, ns, func, kwargs,
+                                   streams=True)
+        if type(r) is not Dialog:
+            raise TypeError(
+                f'{ns}.{func} is not a stream (an async generator or a '
+                f'@tractor.stream function): it returned {r!r}')
+        async with self._one_way(r, f'{ns}.{func}()') as stream:
+            yield stream
+
+    @asynccontextmanager
+    async def open_context(
+        self, ns, func: str, **kwargs
+    ) -> AsyncIterator[tuple[Context, Any]]:
+        """Call the ``@tractor.context`` function ``ns.func(ctx,
+        **kwargs)`` and enter the block once it calls
+        ``ctx.started(value)``, with ``(ctx, value)``.
+
+        The block and the remote function run side by side:
+        ``ctx.open_stream()`` opens their two-way stream. Leaving the block
+        waits for the function's result (``await ctx.result()`` gives it
+        inside). An error or cancel in the block cancels the remote
+        function first (bounded by ``CANCEL_GRACE``); an error in the
+        remote function, or the loss of its actor, cancels the block and
+        is raised here as a ``RemoteActorError`` (``TransportClosed``).
+        """
+        ns = _ns_name(ns)
+        what = f'{ns}.{func}()'
         actor, chan = self._actor, self.channel
-        cid, q = actor._open_call(chan)
-        sent = False
+        d = actor.open_dialog(chan)
+        ctx = Context(d, what=what, portal=self)
         try:
-            await chan.send({'cmd': 'run', 'cid': cid, 'ns': ns,
-                             'func': func, 'kw': kwargs})
-            sent = True
-            msg = await q.get()
+            await chan.send(run_msg(d.cid, ns, func, kwargs))
+            msg = await d.get()
+            if 'started' in msg:
+                first = msg['started']
+            elif 'return' in msg:
+                first = None  # it returned without started(): no block
+            elif 'stream' in msg:
+                await stop_remote(d)
+                raise TypeError(
+                    f'{what} is a one-way stream, not a @tractor.context '
+                    f'function: use `portal.open_stream_from()`')
+            else:
+                outcome_of(d, what)  # raises
+                raise error_from(msg, chan, what)
         except BaseException:
-            actor._close_call(cid)
-            if sent:
-                await _cancel_remote(chan, cid)
+            with trio.CancelScope(shield=True):
+                await stop_remote(d)
+            actor.close_call(d.cid)
             raise
-        if 'return' in msg:
-            actor._close_call(cid)
-            return msg['return']
-        if 'stream' in msg:
-            return _stream(actor, chan, cid, q)
-        actor._close_call(cid)
-        raise _error_from(msg, chan, f'{ns}.{func}()')
+        # the remote side's failure (or loss) cancels the block: see
+        # Dialog.finish
+        d.scope = body = trio.CancelScope()
+        try:
+            with body:
+                try:
+                    yield ctx, first
+                except BaseException as exc:
+                    if d.final is None:
+                        with trio.CancelScope(shield=True):
+                            await stop_remote(d, exc, actor.uid)
+                    raise
+            if not body.cancelled_caught:
+                try:
+                    await ctx.result()
+                except ContextCancelled:
+                    if not d.cancel_requested:
+                        raise
+        finally:
+            d.scope = None
+            actor.close_call(d.cid)
+        if body.cancelled_caught:
+            # cancelled by the remote side's end: raise why
+            if d.final is not None and not (
+                    'cancelled' in d.final and d.cancel_requested):
+                outcome_of(d, what)
 
     async def result(self) -> Any:
         """The return value of the function a ``run_in_actor`` actor runs
@@ -102,58 +190,6 @@ class Portal:
             except (TransportClosed, RemoteActorError):
                 return False
         return False
-
-
-async def _cancel_remote(chan: Channel, cid: int) -> None:
-    """Tell the callee to stop serving ``cid``; best effort and bounded."""
-    if not chan.connected:
-        return
-    with trio.move_on_after(1) as cs:
-        cs.shield = True
-        try:
-            await chan.send({'cmd': 'cancel', 'cid': cid})
-        except TransportClosed:
-            pass
-
-
-async def _stream(actor: Actor, chan: Channel, cid: int, q):
-    """The caller's side of a remote stream, as an async generator so that
-    leaving an ``async for`` (or a cancel scope) stops the remote task."""
-    consumed = consumed_bytes = 0
-    finished = False
-    get = q.get
-    try:
-        while True:
-            msg = await get()
-            if 'yield' in msg:
-                consumed += 1
-                consumed_bytes += msg['_n']
-                if (consumed >= _CREDIT_BATCH
-                        or consumed_bytes >= _CREDIT_BYTES):
-                    n, consumed, consumed_bytes = consumed, 0, 0
-                    await chan.send({'cmd': 'credit', 'cid': cid, 'n': n})
-                # hold no reference while waiting for the next item: a
-                # large one is then freed (and its memory reused) before
-                # the next is received
-                item, msg = msg['yield'], None
-                yield item
-                item = None
-            elif 'ackreq' in msg:
-                # the producer stalled on its byte window: credit what we
-                # consumed since the last grant
-                if consumed:
-                    n, consumed, consumed_bytes = consumed, 0, 0
-                    await chan.send({'cmd': 'credit', 'cid': cid, 'n': n})
-            elif 'stop' in msg:
-                finished = True
-                return
-            else:
-                finished = True
-                raise _error_from(msg, chan, 'a stream')
-    finally:
-        actor._close_call(cid)
-        if not finished:
-            await _cancel_remote(chan, cid)
 
 
 @asynccontextmanager

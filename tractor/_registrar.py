@@ -24,7 +24,8 @@ from __future__ import annotations
 import trio
 
 from ._channel import Channel
-from ._exceptions import RemoteActorError, unpack_error
+from ._exceptions import RemoteActorError
+from ._protocol import request
 from .log import get_logger
 from .transports import TransportClosed
 
@@ -42,18 +43,8 @@ ATTEMPT_TIMEOUT = 5.0
 async def _register_on(chan: Channel, actor) -> None:
     """Register ``actor`` over ``chan`` (a bare channel with no message
     loop of its own)."""
-    from ._actor import _cid_counter
-    cid = next(_cid_counter)
-    await chan.send({'cmd': 'run', 'cid': cid, 'ns': 'self',
-                     'func': 'register_actor',
-                     'kw': {'uid': list(actor.uid),
-                            'addr': str(actor.accept_addr)}})
-    while True:
-        msg = await chan.recv()
-        if isinstance(msg, dict) and msg.get('cid') == cid:
-            break
-    if 'error' in msg:
-        raise unpack_error(msg['error'], chan)
+    await request(chan, 'self', 'register_actor', uid=list(actor.uid),
+                  addr=str(actor.accept_addr))
 
 
 async def _hold(chan: Channel) -> None:

@@ -1,10 +1,10 @@
 """``tractor.run()``: start the root actor of a tree."""
 from __future__ import annotations
 
-import functools
 import os
 import sys
-from typing import Any
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
 
 import trio
 
@@ -12,7 +12,7 @@ from . import _auth, _malloc, _spawn, _state
 from ._actor import Actor
 from ._arbiter import Arbiter
 from ._channel import Channel, HandshakeError
-from ._trionics import _collapse
+from ._exceptions import BaseExceptionGroup, collapse
 from .codecs import get_codec
 from .log import get_console_log, get_logger
 from .transports import Addr, TransportClosed, get_transport
@@ -23,51 +23,123 @@ log = get_logger(__name__)
 DEFAULT_ARBITER = ('127.0.0.1', 1616)
 
 
-async def _start_root(async_fn, args, *, name, arbiter_addr, transport, codec,
-                      rpc_module_paths, statespace, loglevel, secret,
-                      bind_addr, advertise_addr, heartbeat, kwargs):
+async def _bind_root(*, name, arbiter_addr, transport, codec, secret,
+                     bind_addr, **common):
+    """The root actor and what it listens on: the first root to bind the
+    arbiter address becomes the arbiter (and keeps that listener); a busy
+    address means one is already there, which is checked."""
     arb = Addr.parse(arbiter_addr, transport)
     tr = get_transport(arb.transport)
-    # The first root to bind the arbiter address becomes the arbiter; a
-    # busy address means one is already there.
     listener = None
     try:
         listener = await tr.listen(arb)
     except Exception as err:  # each backend says "address in use" its way
         bind_err = err
-    common = dict(rpc_module_paths=rpc_module_paths, statespace=statespace,
-                  arbiter_addr=arb, transport=transport, codec=codec,
-                  loglevel=loglevel, secret=secret, heartbeat=heartbeat,
-                  advertise_addr=advertise_addr)
+    common.update(arbiter_addr=arb, transport=transport, codec=codec,
+                  secret=secret)
     if listener is not None:
         # keep the bound listener: closing it and binding again would let
         # another root take the address in between (and some transports,
         # zmq, unbind asynchronously, so an immediate re-bind fails)
-        actor = Arbiter(name or 'arbiter', **common)
-        accept = arb
-    else:
-        # check somebody really answers there, for a clear error if not
-        try:
-            with trio.fail_after(5):
-                chan = await Channel.connect(
-                    arb, codec=codec, uid=('probe', ''), secret=secret)
-            await chan.aclose()
-        except HandshakeError as err:
-            # somebody is there, but not one of ours: say so, not "nobody"
-            raise HandshakeError(
-                f'the arbiter at {arb} refused this program: {err}') from err
-        except (TransportClosed, OSError, trio.TooSlowError) as err:
-            raise RuntimeError(
-                f'cannot bind the arbiter address {arb} ({bind_err}) and no '
-                f'arbiter answers there ({err}); pick another '
-                f'arbiter_addr') from err
-        actor = Actor(name or 'root', **common)
-        # by default listen where the arbiter can reach us: on a program
-        # joining a remote arbiter, that is not the arbiter's own host
-        accept = (Addr.parse(bind_addr, transport) if bind_addr
-                  else default_bind_toward(arb))
-    main = functools.partial(async_fn, *args, **kwargs)
-    return await actor._async_main(accept, main=main, listener=listener)
+        return Arbiter(name or 'arbiter', **common), arb, listener
+    # check somebody really answers there, for a clear error if not
+    try:
+        with trio.fail_after(5):
+            chan = await Channel.connect(
+                arb, codec=codec, uid=('probe', ''), secret=secret)
+        await chan.aclose()
+    except HandshakeError as err:
+        # somebody is there, but not one of ours: say so, not "nobody"
+        raise HandshakeError(
+            f'the arbiter at {arb} refused this program: {err}') from err
+    except (TransportClosed, OSError, trio.TooSlowError) as err:
+        raise RuntimeError(
+            f'cannot bind the arbiter address {arb} ({bind_err}) and no '
+            f'arbiter answers there ({err}); pick another '
+            f'arbiter_addr') from err
+    # by default listen where the arbiter can reach us: on a program
+    # joining a remote arbiter, that is not the arbiter's own host
+    accept = (Addr.parse(bind_addr, transport) if bind_addr
+              else default_bind_toward(arb))
+    return Actor(name or 'root', **common), accept, None
+
+
+def _root_config(*, arbiter_addr, transport, codec, start_method, loglevel,
+                 secret, rpc_module_paths, **rest) -> dict:
+    """Options with the environment's defaults filled in, checked before
+    anything is bound; and the process-wide settings they imply."""
+    transport = transport or os.environ.get('TRACTOR_TRANSPORT') or 'tcp'
+    if arbiter_addr is None:
+        arbiter_addr = _env_arbiter_addr() or DEFAULT_ARBITER
+    codec = codec or os.environ.get('TRACTOR_CODEC') or 'msgpack'
+    # fail fast, with the list of choices, on a misspelt name
+    get_transport(transport)
+    get_codec(codec)
+    method = _spawn.check_start_method(start_method)
+    _malloc.tune()
+    _state._spawn_method = method
+    if loglevel:
+        get_console_log(loglevel)
+    if secret is not None:
+        _auth.set_secret(secret)
+    return dict(rest, arbiter_addr=arbiter_addr, transport=transport,
+                codec=codec, loglevel=loglevel,
+                secret=_auth.get_secret(secret),
+                rpc_module_paths=list(rpc_module_paths))
+
+
+@asynccontextmanager
+async def open_root_actor(
+    *,
+    name: str | None = None,
+    arbiter_addr=None,
+    start_method: str | None = None,
+    loglevel: str | None = None,
+    transport: str | None = None,
+    codec: str | None = None,
+    rpc_module_paths=(),
+    statespace: dict | None = None,
+    secret: bytes | str | None = None,
+    bind_addr=None,
+    advertise_addr=None,
+    heartbeat: tuple | None = None,
+) -> AsyncIterator[Actor]:
+    """Run the root actor of a tree around the block, inside the trio
+    program (or pytest-trio test) that is already running::
+
+        async with tractor.open_root_actor(transport='nng') as actor:
+            async with tractor.open_nursery() as n:
+                ...
+
+    The options are :func:`run`'s. Leaving the block -- normally, by an
+    error or by a cancel -- cancels what the actor serves, tears down the
+    actors it started and releases its listener, so the same process may
+    open another root afterwards (one at a time).
+    """
+    if _state._current_actor is not None:
+        raise RuntimeError(
+            'a root actor is already running in this process: use it (call '
+            'tractor APIs directly) instead of opening a second one')
+    cfg = _root_config(
+        name=name, arbiter_addr=arbiter_addr, start_method=start_method,
+        loglevel=loglevel, transport=transport, codec=codec,
+        rpc_module_paths=rpc_module_paths, statespace=statespace,
+        secret=secret, bind_addr=bind_addr, advertise_addr=advertise_addr,
+        heartbeat=heartbeat)
+    actor, accept, listener = await _bind_root(**cfg)
+    _state._set_current_actor(actor)
+    try:
+        async with actor.serving(accept, listener=listener):
+            actor.load_modules()
+            await actor._register()
+            yield actor
+    finally:
+        _state._set_current_actor(None)
+
+
+async def _run_main(async_fn, args, kwargs, options):
+    async with open_root_actor(**options):
+        return await async_fn(*args, **kwargs)
 
 
 def run(
@@ -88,7 +160,8 @@ def run(
     **kwargs,
 ) -> Any:
     """Run ``async_fn(*args, **kwargs)`` in a new root actor and return its
-    result (or raise its error).
+    result (or raise its error): ``trio.run`` of :func:`open_root_actor`
+    around it.
 
     If no arbiter answers at ``arbiter_addr`` the root becomes the arbiter.
     When it is not given it comes from ``$TRACTOR_ARBITER_ADDR``
@@ -120,35 +193,23 @@ def run(
         raise RuntimeError(
             'tractor.run() is already running in this process: call async '
             'functions directly instead of starting a second root actor')
-    transport = transport or os.environ.get('TRACTOR_TRANSPORT') or 'tcp'
-    if arbiter_addr is None:
-        arbiter_addr = _env_arbiter_addr() or DEFAULT_ARBITER
-    codec = codec or os.environ.get('TRACTOR_CODEC') or 'msgpack'
-    # fail fast, with the list of choices, on a misspelt name
-    get_transport(transport)
-    _malloc.tune()
-    get_codec(codec)
-    _state._spawn_method = _spawn.check_start_method(start_method)
-    if loglevel:
-        get_console_log(loglevel)
-    if secret is not None:
-        _auth.set_secret(secret)
-    secret_bytes = _auth.get_secret(secret)
+    if not callable(async_fn):
+        raise TypeError(
+            f'tractor.run() needs an async function to run, got '
+            f'{async_fn!r}')
+    options = dict(
+        name=name, arbiter_addr=arbiter_addr, start_method=start_method,
+        loglevel=loglevel, transport=transport, codec=codec,
+        rpc_module_paths=rpc_module_paths, statespace=statespace,
+        secret=secret, bind_addr=bind_addr, advertise_addr=advertise_addr,
+        heartbeat=heartbeat)
     try:
-        return trio.run(functools.partial(
-            _start_root, async_fn, args, name=name, arbiter_addr=arbiter_addr,
-            transport=transport, codec=codec,
-            rpc_module_paths=list(rpc_module_paths), statespace=statespace,
-            loglevel=loglevel, secret=secret_bytes, bind_addr=bind_addr,
-            advertise_addr=advertise_addr, heartbeat=heartbeat,
-            kwargs=kwargs))
+        return trio.run(_run_main, async_fn, args, kwargs, options)
     except BaseExceptionGroup as eg:
-        exc = _collapse(eg)
+        exc = collapse(eg)
         if exc is eg:
             raise
         raise exc from None
-    finally:
-        _state._set_current_actor(None)
 
 
 def _env_arbiter_addr():

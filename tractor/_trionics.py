@@ -13,7 +13,6 @@ nursery.
 """
 from __future__ import annotations
 
-import inspect
 from contextlib import asynccontextmanager
 from typing import Optional
 
@@ -21,9 +20,16 @@ import outcome
 import trio
 
 from . import _state, _spawn
-from ._actor import Actor, MsgQueue, _cid_counter
-from ._exceptions import RemoteActorError, unpack_error
+from ._actor import Actor
+from ._exceptions import (
+    BaseExceptionGroup,
+    RemoteActorError,
+    collapse,
+    unpack_error,
+)
+from ._flow import MsgQueue
 from ._portal import Portal
+from ._streaming import MsgStream
 from .log import get_logger
 from .transports import Addr, TransportClosed
 
@@ -180,8 +186,9 @@ class ActorNursery:
         actor = self._actor
         uid = (name, str(uuid.uuid4()))
         child = self._children[uid] = _Child(name, uid)
-        ready_cid = next(_cid_counter)
-        ready_q = actor._waiting[ready_cid] = MsgQueue(None)
+        # the child's ready message may come over any channel: it connects
+        # back to us first
+        ready_cid, ready_q = actor.open_call(None)
         try:
             with child.scope:
                 cfg = self._config(name, uid, paths, statespace, loglevel,
@@ -210,7 +217,7 @@ class ActorNursery:
         finally:
             if main is not None:  # never got to run it
                 self._main_finished()
-            actor._waiting.pop(ready_cid, None)
+            actor.close_call(ready_cid)
             with trio.CancelScope(shield=True):
                 await self._reap(child)
             self._children.pop(uid, None)
@@ -274,7 +281,7 @@ class ActorNursery:
             if isinstance(err, TransportClosed):
                 return
             raise
-        if not inspect.isasyncgen(value):
+        if not isinstance(value, MsgStream):
             portal._result = outcome.Value(value)
             ready.set()
             return
@@ -285,8 +292,9 @@ class ActorNursery:
 
         async def relay():
             try:
-                async for item in value:
-                    yield item
+                async with value:
+                    async for item in value:
+                        yield item
             finally:
                 finished.set()
 
@@ -380,32 +388,6 @@ class _Taken:
         return self.value
 
 
-def _collapse(eg: BaseExceptionGroup) -> BaseException:
-    """One error raises as itself; several stay a group. Cancellations
-    and duplicates (one error seen through two tasks) are dropped."""
-    seen: list[BaseException] = []
-    for exc in _leaves(eg):
-        if isinstance(exc, KeyboardInterrupt):
-            return exc
-        if isinstance(exc, trio.Cancelled):
-            continue
-        if not any(exc is s for s in seen):
-            seen.append(exc)
-    if not seen:
-        return eg
-    if len(seen) == 1:
-        return seen[0]
-    return BaseExceptionGroup('several actors failed', seen)
-
-
-def _leaves(eg):
-    for exc in eg.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            yield from _leaves(exc)
-        else:
-            yield exc
-
-
 @asynccontextmanager
 async def open_nursery():
     """Open an :class:`ActorNursery`; the block exits once every actor
@@ -425,7 +407,7 @@ async def open_nursery():
             finally:
                 an._body_done.set()
     except BaseExceptionGroup as eg:
-        exc = _collapse(eg)
+        exc = collapse(eg)
         if exc is eg:
             raise
         raise exc from None

@@ -23,7 +23,7 @@ from tractor.log import get_logger
 from tractor.transports import (
     Addr,
     Listener,
-    MsgStream,
+    FrameStream,
     TransportClosed,
     get_transport,
 )
@@ -91,7 +91,7 @@ async def close_all(*things) -> None:
 @asynccontextmanager
 async def stream_pair(
     addr: Addr,
-) -> AsyncIterator[tuple[Listener, MsgStream, MsgStream]]:
+) -> AsyncIterator[tuple[Listener, FrameStream, FrameStream]]:
     """Listen on ``addr``, connect to the bound address and accept:
     yields ``(listener, client, server)``. One frame each way proves the
     pair is up before the test starts."""
@@ -117,7 +117,7 @@ async def stream_pair(
 
 
 async def connect_accepted(listener: Listener, connect
-                           ) -> tuple[object, MsgStream]:
+                           ) -> tuple[object, FrameStream]:
     """Run ``await connect()`` while accepting on ``listener``: returns
     ``(what connect returned, the accepted stream)``."""
     server = None
@@ -215,7 +215,7 @@ async def many_peers_served(transport, addr: Addr, peers: int = 100,
 
 
 async def accept_from(listener: Listener, proc: trio.Process,
-                      timeout: float = 20.0) -> MsgStream:
+                      timeout: float = 20.0) -> FrameStream:
     """Accept the connection of child ``proc``; fail at once if the child
     dies first instead of waiting for the timeout."""
     got = []
@@ -292,7 +292,7 @@ class EchoServer:
         await accept_each(self.listener, self._handle,
                           task_status=task_status)
 
-    async def _handle(self, stream: MsgStream) -> None:
+    async def _handle(self, stream: FrameStream) -> None:
         chan = Channel(stream, self.codec, **self.chan_kw)
         try:
             await chan.handshake(('echo-server', '0'), secret=SECRET,

@@ -21,7 +21,7 @@ from tractor.transports import (
     Addr,
     FrameTooLarge,
     Listener,
-    MsgStream,
+    FrameStream,
     Transport,
     TransportClosed,
     UnknownTransport,
@@ -71,7 +71,7 @@ async def test_protocols(transport: Transport, pair):
     assert transport.max_frame >= 16 * MiB
     assert isinstance(listener, Listener)
     for s in (client, server):
-        assert isinstance(s, MsgStream)
+        assert isinstance(s, FrameStream)
         assert isinstance(s.local_addr, Addr)
         assert isinstance(s.peer_addr, Addr)
 

@@ -7,7 +7,7 @@ from ._base import (
     DEFAULT_MAX_FRAME,
     FrameTooLarge,
     Listener,
-    MsgStream,
+    FrameStream,
     Transport,
     TransportClosed,
     TransportError,
@@ -23,8 +23,8 @@ from ._registry import (
 )
 
 
-async def connect(addr, transport: str = 'tcp') -> MsgStream:
-    """Open a MsgStream to ``addr`` (string, Addr or ``(host, port)`` read
+async def connect(addr, transport: str = 'tcp') -> FrameStream:
+    """Open a FrameStream to ``addr`` (string, Addr or ``(host, port)`` read
     against ``transport``)."""
     a = Addr.parse(addr, transport)
     return await get_transport(a.transport).connect(a)
@@ -38,7 +38,7 @@ async def listen(addr, transport: str = 'tcp') -> Listener:
 
 __all__ = [
     'Addr', 'AddressError', 'DEFAULT_MAX_FRAME', 'ENTRY_POINT_GROUP',
-    'FrameTooLarge', 'Listener', 'MsgStream', 'Transport', 'TransportClosed',
+    'FrameTooLarge', 'Listener', 'FrameStream', 'Transport', 'TransportClosed',
     'TransportError', 'UnknownTransport', 'available_transports', 'connect',
     'frame_size',
     'get_transport', 'listen', 'register_transport', 'runtime_dir',

@@ -2,7 +2,7 @@
 
 The runtime never touches a socket. It asks a :class:`Transport` (found by
 name in the registry) to ``connect`` to or ``listen`` on an address, and
-gets back :class:`MsgStream` objects that move whole frames of bytes between
+gets back :class:`FrameStream` objects that move whole frames of bytes between
 exactly two peers. Everything above this layer -- codecs, the handshake,
 heartbeats, actors -- is written against these three small protocols, so a
 new transport is one module and one registry entry.
@@ -16,7 +16,7 @@ A transport module defines a class with:
 ``schemes``
     The address schemes it speaks, first one being the default, e.g.
     ``('tcp', 'ipc')`` for nng. See :mod:`tractor.transports._addr`.
-``async connect(addr: Addr) -> MsgStream``
+``async connect(addr: Addr) -> FrameStream``
     Open a stream to one listening peer. Raise :class:`TransportClosed`
     (or ``OSError``) if nobody listens there: never hang forever.
 ``async listen(addr: Addr) -> Listener``
@@ -103,7 +103,7 @@ class UnknownTransport(TransportError, LookupError):
 
 
 @runtime_checkable
-class MsgStream(Protocol):
+class FrameStream(Protocol):
     """An ordered, reliable, bidirectional stream of frames to one peer."""
 
     #: this side's address (string form, see :class:`Addr`)
@@ -124,12 +124,12 @@ class MsgStream(Protocol):
 
 @runtime_checkable
 class Listener(Protocol):
-    """Accepts many peers on one address, each as its own MsgStream."""
+    """Accepts many peers on one address, each as its own FrameStream."""
 
     #: the bound address: port 0 is resolved, ipc paths are absolute
     addr: "Addr"
 
-    async def accept(self) -> MsgStream:
+    async def accept(self) -> FrameStream:
         """Wait for the next peer. Raises ``TransportClosed`` once the
         listener is closed."""
 
@@ -146,7 +146,7 @@ class Transport(Protocol):
     schemes: tuple[str, ...]
     max_frame: int
 
-    async def connect(self, addr: "Addr") -> MsgStream:
+    async def connect(self, addr: "Addr") -> FrameStream:
         ...
 
     async def listen(self, addr: "Addr") -> Listener:

@@ -167,8 +167,8 @@ async def _recv_ctrl(sock) -> bytes:
             await wait_readable(fd)
 
 
-class NNGMsgStream:
-    """A MsgStream over one pair0 socket with exactly one peer pipe."""
+class NNGFrameStream:
+    """A FrameStream over one pair0 socket with exactly one peer pipe."""
 
     def __init__(
         self,
@@ -203,7 +203,7 @@ class NNGMsgStream:
         sock.add_post_pipe_remove_cb(self._nng_pipe_removed)
 
     def __repr__(self) -> str:
-        return f'<NNGMsgStream {self.local_addr} -> {self.peer_addr}>'
+        return f'<NNGFrameStream {self.local_addr} -> {self.peer_addr}>'
 
     # -- pipe events ---------------------------------------------------
     # These two run on an nng thread with the socket lock held: they must
@@ -451,14 +451,14 @@ class NNGListener:
         self._rfd = sock.recv_fd
         self.addr = addr
         self._closed = False
-        self._pending: dict[NNGMsgStream, float] = {}
-        self._ready: list[NNGMsgStream] = []
+        self._pending: dict[NNGFrameStream, float] = {}
+        self._ready: list[NNGFrameStream] = []
         self._wake: trio.CancelScope | None = None
 
     def __repr__(self) -> str:
         return f'<NNGListener {self.addr}>'
 
-    async def accept(self) -> NNGMsgStream:
+    async def accept(self) -> NNGFrameStream:
         await checkpoint()
         while True:
             if self._closed:
@@ -519,7 +519,7 @@ class NNGListener:
             self._pending[stream] = (trio.current_time()
                                      + self._transport.handshake_timeout)
 
-    def _attached(self, stream: NNGMsgStream, pid: int) -> None:
+    def _attached(self, stream: NNGFrameStream, pid: int) -> None:
         if self._pending.pop(stream, None) is None:
             return
         try:
@@ -600,14 +600,14 @@ class NNGTransport:
         stream = None
         try:
             if laddr.scheme == 'tcp':
-                stream = NNGMsgStream(sock, laddr, laddr, self.max_frame,
+                stream = NNGFrameStream(sock, laddr, laddr, self.max_frame,
                                       self.linger)
                 ep = sock.listen(laddr.with_port(0).url)
                 port = socket.ntohs(ep.local_address.port)
                 reply = _REPLY_TCP + str(port).encode()
             else:
                 pair = laddr.fresh()
-                stream = NNGMsgStream(sock, laddr, laddr, self.max_frame,
+                stream = NNGFrameStream(sock, laddr, laddr, self.max_frame,
                                       self.linger)
                 ep = sock.listen(pair.url)
                 reply = _REPLY_IPC + pair.path.encode()
@@ -650,7 +650,7 @@ class NNGTransport:
         except _NNGError as err:
             raise TransportClosed(f'cannot connect to {what}: {err}') from None
 
-    async def connect(self, addr) -> NNGMsgStream:
+    async def connect(self, addr) -> NNGFrameStream:
         addr = self._parse(addr)
         try:
             with trio.fail_after(self.handshake_timeout):
@@ -660,7 +660,7 @@ class NNGTransport:
                 f'cannot connect to {addr}: no answer within '
                 f'{self.handshake_timeout} s') from None
 
-    async def _connect(self, addr: Addr) -> NNGMsgStream:
+    async def _connect(self, addr: Addr) -> NNGFrameStream:
         # 1. ask the rendezvous socket for a pair socket of our own
         req = pynng.Req0(recv_max_size=_CTRL_MAX)
         fds = []
@@ -689,7 +689,7 @@ class NNGTransport:
                                   f'(it replied {reply[:40]!r})')
         # 2. attach to it
         sock = self._pair_socket(addr.scheme)
-        stream = NNGMsgStream(sock, local, addr, self.max_frame, self.linger)
+        stream = NNGFrameStream(sock, local, addr, self.max_frame, self.linger)
         try:
             stream._endpoint = await self._dial(sock, pair_url, addr)
         except BaseException:

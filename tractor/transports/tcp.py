@@ -68,8 +68,8 @@ def _closed_error(err: BaseException, what: str) -> TransportClosed:
     return TransportClosed(f'{what}: {err}')
 
 
-class SocketMsgStream:
-    """A MsgStream over one connected stream socket (TCP or Unix)."""
+class SocketFrameStream:
+    """A FrameStream over one connected stream socket (TCP or Unix)."""
 
     def __init__(
         self,
@@ -101,7 +101,7 @@ class SocketMsgStream:
         self._wcount = 0
 
     def __repr__(self) -> str:
-        return f'<SocketMsgStream {self.local_addr} -> {self.peer_addr}>'
+        return f'<SocketFrameStream {self.local_addr} -> {self.peer_addr}>'
 
     # -- sending -------------------------------------------------------
     async def send(self, data) -> None:
@@ -393,7 +393,7 @@ class SocketListener:
     def __repr__(self) -> str:
         return f'<SocketListener {self.addr}>'
 
-    async def accept(self) -> SocketMsgStream:
+    async def accept(self) -> SocketFrameStream:
         while True:
             if self._closed:
                 raise TransportClosed(f'{self} is closed')
@@ -465,15 +465,15 @@ class TCPTransport:
     def _addr(self, sockaddr) -> Addr:
         return Addr(self.name, 'tcp', host=sockaddr[0], port=sockaddr[1])
 
-    def _wrap(self, conn, local: Addr, peer) -> SocketMsgStream:
+    def _wrap(self, conn, local: Addr, peer) -> SocketFrameStream:
         self._tune(conn)
-        return SocketMsgStream(conn, self._addr(conn.getsockname()),
+        return SocketFrameStream(conn, self._addr(conn.getsockname()),
                                self._addr(peer), self.max_frame)
 
     def _cleanup(self, addr: Addr) -> None:
         pass
 
-    async def connect(self, addr) -> SocketMsgStream:
+    async def connect(self, addr) -> SocketFrameStream:
         addr = Addr.parse(addr, self.name)
         infos = await trio.socket.getaddrinfo(
             addr.host, addr.port, type=socket.SOCK_STREAM)
@@ -515,8 +515,8 @@ class UDSTransport(TCPTransport):
     name = 'uds'
     schemes = ('ipc',)
 
-    def _wrap(self, conn, local: Addr, peer) -> SocketMsgStream:
-        return SocketMsgStream(conn, local, local, self.max_frame)
+    def _wrap(self, conn, local: Addr, peer) -> SocketFrameStream:
+        return SocketFrameStream(conn, local, local, self.max_frame)
 
     def _cleanup(self, addr: Addr) -> None:
         try:
@@ -524,7 +524,7 @@ class UDSTransport(TCPTransport):
         except OSError:
             pass
 
-    async def connect(self, addr) -> SocketMsgStream:
+    async def connect(self, addr) -> SocketFrameStream:
         addr = Addr.parse(addr, self.name)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -535,7 +535,7 @@ class UDSTransport(TCPTransport):
                 raise TransportClosed(
                     f'cannot connect to {addr}: {err.strerror or err}') from None
             raise
-        return SocketMsgStream(sock, addr, addr, self.max_frame)
+        return SocketFrameStream(sock, addr, addr, self.max_frame)
 
     async def listen(self, addr) -> SocketListener:
         addr = Addr.parse(addr, self.name)

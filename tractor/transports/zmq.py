@@ -382,8 +382,8 @@ class _ZSock:
                 pass
 
 
-class ZMQMsgStream:
-    """A MsgStream over one exclusive PAIR (or, for the rendezvous, DEALER)
+class ZMQFrameStream:
+    """A FrameStream over one exclusive PAIR (or, for the rendezvous, DEALER)
     socket."""
 
     #: frames may be lists of parts (see the transport contract)
@@ -431,7 +431,7 @@ class ZMQMsgStream:
         self._tx_lock = trio.Lock()  # senders that must wait queue here
 
     def __repr__(self) -> str:
-        return f'<ZMQMsgStream {self.local_addr} -> {self.peer_addr}>'
+        return f'<ZMQFrameStream {self.local_addr} -> {self.peer_addr}>'
 
     # -- monitor events ------------------------------------------------
     def _on_event(self, ev: int, val: int) -> None:
@@ -865,13 +865,13 @@ class ZMQListener:
         self._ep.register(self._router_fd, select.EPOLLIN)
         # streams bound for a peer that has not finished its handshake,
         # in arrival order, with their deadlines
-        self._pending: dict[ZMQMsgStream, float] = {}
-        self._ready: list[ZMQMsgStream] = []
+        self._pending: dict[ZMQFrameStream, float] = {}
+        self._ready: list[ZMQFrameStream] = []
 
     def __repr__(self) -> str:
         return f'<ZMQListener {self.addr}>'
 
-    async def accept(self) -> ZMQMsgStream:
+    async def accept(self) -> ZMQFrameStream:
         if self._closed:
             raise TransportClosed(f'{self} is closed')
         async with self._lock:
@@ -1076,7 +1076,7 @@ class ZMQTransport:
             sock.close(linger=0)
             raise
 
-    def _bind_peer(self, laddr: Addr) -> tuple[ZMQMsgStream, str]:
+    def _bind_peer(self, laddr: Addr) -> tuple[ZMQFrameStream, str]:
         """Listener side: a fresh PAIR bound for one new peer."""
         if laddr.scheme == 'ipc':
             path = os.path.join(runtime_dir(),
@@ -1088,7 +1088,7 @@ class ZMQTransport:
             h = f'[{host}]' if ':' in host else host
             endpoint = f'tcp://{h}:*'
             zs = self._stream_socket(zmq.PAIR, dialer=False, ipv6=':' in host)
-        stream = ZMQMsgStream(zs, laddr, laddr, max_frame=self.max_frame,
+        stream = ZMQFrameStream(zs, laddr, laddr, max_frame=self.max_frame,
                               linger_ms=self.linger_ms, dialer=False,
                               window=self.window)
         try:
@@ -1103,7 +1103,7 @@ class ZMQTransport:
         return stream, where
 
     # -- the Transport API ---------------------------------------------
-    async def connect(self, addr) -> ZMQMsgStream:
+    async def connect(self, addr) -> ZMQFrameStream:
         addr = Addr.parse(addr, self.name)
         deadline = trio.current_time() + self.connect_timeout
         ipv6 = ':' in addr.host
@@ -1113,7 +1113,7 @@ class ZMQTransport:
             zs.sock.setsockopt(zmq.MAXMSGSIZE, 4096)
         except _ZMQError as err:
             raise _closed(err, f'cannot connect to {addr}') from None
-        rdv = ZMQMsgStream(zs, addr, addr, max_frame=4096, linger_ms=0,
+        rdv = ZMQFrameStream(zs, addr, addr, max_frame=4096, linger_ms=0,
                            dialer=True)
         try:
             zs.sock.connect(addr.url)
@@ -1148,7 +1148,7 @@ class ZMQTransport:
             zs = self._stream_socket(zmq.PAIR, dialer=True, ipv6=ipv6)
         except _ZMQError as err:
             raise _closed(err, f'cannot connect to {addr}') from None
-        stream = ZMQMsgStream(zs, addr, addr, max_frame=self.max_frame,
+        stream = ZMQFrameStream(zs, addr, addr, max_frame=self.max_frame,
                               linger_ms=self.linger_ms, dialer=True,
                               window=self.window)
         try:

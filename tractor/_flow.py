@@ -1,0 +1,235 @@
+"""Flow control: one call's messages on one side of a channel.
+
+Every call is a *dialog* between a caller and a callee, named by the call id
+(``cid``) the caller chose (see :mod:`tractor._protocol`). Each side keeps a
+:class:`Dialog`: the FIFO that the channel's reader fills with the peer's
+messages for this call, and the credit window that bounds what this side
+may send ahead of the peer's consumption.
+
+Why credits and not the transport's back-pressure: many dialogs share one
+channel. If a stream's reader stops reading and the runtime let the
+transport fill up, every other call on the channel (replies, cancels,
+heartbeats) would be stuck behind it. So a sender keeps at most
+``STREAM_WINDOW`` items and ``STREAM_WINDOW_BYTES`` encoded bytes in flight
+-- sent, and not yet consumed by the peer's user code -- whichever limit is
+reached first. The reader grants credit back after consuming half a window
+of either (``CREDIT_ITEMS``/``CREDIT_BYTES``): credit messages stay rare,
+and a sender never has to stop while its reader keeps up. The two sides
+count bytes differently (a batch frame's size is shared among its items),
+so a sender that stalls on bytes asks with ``ackreq`` for credit for
+whatever has been consumed so far; the reader answers when it reaches the
+request in the FIFO.
+
+The same window runs in both directions of a two-way stream, so neither
+side's memory grows with a fast peer: at most a window of items waits in
+either side's FIFO.
+
+Plain calls (one request, one reply) use the lighter :class:`MsgQueue`:
+they never stream, and the reply path is the hot path.
+"""
+from __future__ import annotations
+
+from collections import deque
+from typing import Optional
+
+import trio
+
+#: items a sender may run ahead of its reader...
+STREAM_WINDOW = 4096
+#: ...and encoded bytes: whichever limit is reached first
+STREAM_WINDOW_BYTES = 8 * 1024 * 1024
+#: the reader grants credit after consuming this many items or bytes
+CREDIT_ITEMS = STREAM_WINDOW // 2
+CREDIT_BYTES = STREAM_WINDOW_BYTES // 2
+
+#: reply keys that end a dialog: after one of them nothing more comes
+FINAL_KEYS = ('return', 'error', 'cancelled', 'closed')
+
+
+class MsgQueue:
+    """An unbounded FIFO between the channel's reader and one waiting
+    caller. Bounded in practice: a plain call gets one reply."""
+
+    __slots__ = ('_items', '_waiter', 'chan', 'closed')
+
+    def __init__(self, chan) -> None:
+        self._items: deque = deque()
+        self._waiter: Optional[trio.Event] = None
+        self.chan = chan
+        self.closed = False
+
+    def put(self, msg) -> None:
+        self._items.append(msg)
+        w = self._waiter
+        if w is not None:
+            self._waiter = None
+            w.set()
+
+    async def get(self):
+        items = self._items
+        if items:
+            # a cancel point even when a message is ready: a reader whose
+            # stream is never empty must still see its cancel scope
+            await trio.lowlevel.checkpoint_if_cancelled()
+        while not items:
+            ev = self._waiter = trio.Event()
+            await ev.wait()
+        return items.popleft()
+
+
+class Dialog(MsgQueue):
+    """One streaming call as seen from one side: the peer's messages (a
+    FIFO), the send window, and how the call ended.
+
+    ``caller`` says which side this is: it decides how this side's
+    messages are spelt (a caller's carry ``'cmd'``, see
+    :mod:`tractor._protocol`). ``put`` is called by the channel's reader
+    for every message of the call; it applies credit at once (a sender
+    must be woken even while its user code reads nothing) and notes a
+    final message, which also wakes a sender blocked on the window.
+    """
+
+    __slots__ = ('cid', 'caller', 'scope', 'out_items', 'out_bytes',
+                 '_sizes', '_credit_ev', '_asked', 'consumed',
+                 'consumed_bytes', 'final', '_final_ev', 'peer_stopped',
+                 'remote_error', 'cancel_requested', 'kind')
+
+    def __init__(self, chan, cid: int, *, caller: bool,
+                 scope: Optional[trio.CancelScope] = None) -> None:
+        super().__init__(chan)
+        self.cid = cid
+        self.caller = caller
+        #: the callee's task scope (callee side), or the caller's
+        #: ``open_context`` block (caller side): see finish()
+        self.scope = scope
+        self.out_items = 0
+        self.out_bytes = 0
+        self._sizes: deque = deque()
+        self._credit_ev: Optional[trio.Event] = None
+        self._asked = False
+        # received and consumed by user code, not yet credited back
+        self.consumed = 0
+        self.consumed_bytes = 0
+        #: the message that ended the call (return, error, cancelled,
+        #: closed), as soon as the reader routed it
+        self.final: Optional[dict] = None
+        self._final_ev: Optional[trio.Event] = None
+        #: the peer closed its sending half
+        self.peer_stopped = False
+        #: an error the peer reported while cancelling us (callee side)
+        self.remote_error: Optional[BaseException] = None
+        #: this side asked the peer to cancel the call
+        self.cancel_requested = False
+        #: how the callee serves it ('agen', 'stream', 'context'...)
+        self.kind = None
+
+    # -- the reader's side ---------------------------------------------
+    def put(self, msg) -> None:
+        if 'yield' not in msg:
+            if 'credit' in msg:
+                self.grant(msg['credit'])
+                return
+            for key in FINAL_KEYS:
+                if key in msg:
+                    self.finish(msg)
+                    break
+        super().put(msg)
+
+    def finish(self, msg: dict) -> None:
+        """The call ended (``msg`` says how): wake whoever waits for the
+        end or for credit that will now never come."""
+        if self.final is None:
+            self.final = msg
+        scope = self.scope
+        if (scope is not None and self.caller and 'return' not in msg
+                and not ('cancelled' in msg and self.cancel_requested)):
+            # the caller's block in open_context(): the callee failed,
+            # was cancelled or was lost, so the block stops too
+            scope.cancel()
+        ev = self._final_ev
+        if ev is not None:
+            ev.set()
+        self._wake_sender()
+
+    def fail(self, exc: BaseException) -> None:
+        """The peer aborted the call with ``exc`` (callee side): a sender
+        blocked on the window and a reader blocked on the FIFO both see
+        it."""
+        self.remote_error = exc
+        self._wake_sender()
+        self.put({'error': exc})
+
+    async def wait_final(self) -> dict:
+        if self.final is None:
+            if self._final_ev is None:
+                self._final_ev = trio.Event()
+            await self._final_ev.wait()
+        return self.final
+
+    # -- the sender's side ---------------------------------------------
+    def sent(self, nbytes: int) -> None:
+        self.out_items += 1
+        self.out_bytes += nbytes
+        self._sizes.append(nbytes)
+
+    def grant(self, n) -> None:
+        """The peer consumed ``n`` more items."""
+        sizes = self._sizes
+        n = min(int(n), len(sizes))
+        freed = 0
+        for _ in range(n):
+            freed += sizes.popleft()
+        self.out_items -= n
+        self.out_bytes -= freed
+        self._asked = False
+        self._wake_sender()
+
+    def _wake_sender(self) -> None:
+        ev = self._credit_ev
+        if ev is not None:
+            self._credit_ev = None
+            ev.set()
+
+    def window_full(self) -> bool:
+        return (self.out_items >= STREAM_WINDOW
+                or self.out_bytes >= STREAM_WINDOW_BYTES)
+
+    async def wait_credit(self, ask) -> None:
+        """Wait while a window of items or bytes is unconsumed. The peer
+        grants credit every half window; a sender stalled earlier (on
+        bytes) calls ``ask()`` once to have the peer acknowledge what it
+        has consumed so far. Returns at once if the call has ended (the
+        caller checks ``final``)."""
+        while self.window_full() and self.final is None \
+                and self.remote_error is None:
+            if not self._asked:
+                self._asked = True
+                await ask()
+            ev = self._credit_ev
+            if ev is None:
+                ev = self._credit_ev = trio.Event()
+            await ev.wait()
+
+    # -- the receiver's side -------------------------------------------
+    def took(self, nbytes: int) -> Optional[int]:
+        """User code consumed an item of ``nbytes``: the credit to grant
+        now, if half a window is due."""
+        self.consumed += 1
+        self.consumed_bytes += nbytes
+        if (self.consumed >= CREDIT_ITEMS
+                or self.consumed_bytes >= CREDIT_BYTES):
+            return self.take_credit()
+        return None
+
+    def take_credit(self) -> int:
+        n, self.consumed, self.consumed_bytes = self.consumed, 0, 0
+        return n
+
+    @classmethod
+    def upgrade(cls, q: MsgQueue, cid: int) -> 'Dialog':
+        """A caller's plain-call queue, now that the reply says the call
+        streams (what arrived behind that reply moves along)."""
+        d = cls(q.chan, cid, caller=True)
+        for msg in q._items:
+            d.put(msg)
+        return d
