@@ -19,7 +19,6 @@ from typing import Any, Optional
 
 import trio
 
-from . import _state
 from ._channel import Channel, HandshakeError
 from ._exceptions import (
     BaseExceptionGroup,
@@ -32,7 +31,7 @@ from ._exceptions import (
 )
 from ._flow import Dialog, MsgQueue
 from ._registrar import keep_registered
-from ._protocol import cancel_msg, next_cid, request, run_msg
+from ._protocol import ackreq_msg, cancel_msg, next_cid, request, run_msg
 from ._streaming import Context, error_from
 from .codecs import CodecError
 from .log import get_logger
@@ -669,11 +668,12 @@ async def _feed(task: Dialog, agen) -> None:
     send = chan.send_buffered
 
     async def ask():
-        await send({'cid': cid, 'ackreq': 1})
+        await send(ackreq_msg(False, cid))
     try:
         async for item in agen:
             if task.window_full():
                 await task.wait_credit(ask)
+            # item_msg(False, cid, item), spelt out: the per-item cost
             task.sent(await send({'cid': cid, 'yield': item}))
     finally:
         with trio.CancelScope(shield=True):

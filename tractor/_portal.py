@@ -44,14 +44,16 @@ class Portal:
     streams whose lifetime is a block.
     """
 
-    def __init__(self, channel: Channel, actor: Actor | None = None) -> None:
+    def __init__(self, channel: Channel, actor: Actor | None = None, *,
+                 main: 'MainResult | None' = None, on_cancel=None) -> None:
         self.channel = channel
         self._actor = actor or _state.current_actor()
-        self._result: outcome.Outcome | None = None
-        self._result_ready: trio.Event | None = None
-        # set by the actor's supervisor (its nursery): told of every
-        # cancel request so that it can kill an actor that ignores it
-        self._on_cancel = None
+        # the supervisor (an ActorNursery) fills ``main`` with the outcome
+        # of a run_in_actor actor's function, and is told of every cancel
+        # request through ``on_cancel`` so it can kill an actor that
+        # ignores one
+        self._main = main
+        self._on_cancel = on_cancel
 
     def __repr__(self) -> str:
         return f'<Portal to {self.channel.uid} over {self.channel}>'
@@ -168,12 +170,12 @@ class Portal:
     async def result(self) -> Any:
         """The return value of the function a ``run_in_actor`` actor runs
         (an async iterable if it is a stream); raises its error."""
-        if self._result_ready is None:
+        if self._main is None:
             raise NoResult(
                 f'{self.channel.uid} was started with start_actor(): it runs '
                 f'no main function, so it has no result; use portal.run()')
-        await self._result_ready.wait()
-        return self._result.unwrap()
+        await self._main.ready.wait()
+        return self._main.outcome.unwrap()
 
     async def cancel_actor(self) -> bool:
         """Ask the actor to cancel itself; True if it agreed in time.
@@ -190,6 +192,21 @@ class Portal:
             except (TransportClosed, RemoteActorError):
                 return False
         return False
+
+
+class MainResult:
+    """Where a ``run_in_actor`` actor's outcome is left for
+    :meth:`Portal.result` (by the nursery that supervises it)."""
+
+    __slots__ = ('ready', 'outcome')
+
+    def __init__(self) -> None:
+        self.ready = trio.Event()
+        self.outcome: outcome.Outcome | None = None
+
+    def set(self, result) -> None:
+        self.outcome = result
+        self.ready.set()
 
 
 @asynccontextmanager

@@ -28,7 +28,7 @@ from ._exceptions import (
     unpack_error,
 )
 from ._flow import MsgQueue
-from ._portal import Portal
+from ._portal import MainResult, Portal
 from ._streaming import MsgStream
 from .log import get_logger
 from .transports import Addr, TransportClosed
@@ -61,6 +61,7 @@ class _Child:
         #: when to SIGKILL it: KILL_GRACE after the first polite cancel
         self.kill_at: Optional[float] = None
         self.asked = trio.Event()
+        self.main_result: Optional[MainResult] = None
 
     def note_cancel(self) -> None:
         """Called by the portal as it asks the actor to cancel itself: the
@@ -195,7 +196,9 @@ class ActorNursery:
                                    bind_addr, ready_cid)
                 child.proc = await _spawn.start_process(
                     name, _state._spawn_method, cfg)
-                await self._wait_ready(child, ready_q)
+                if main is not None:
+                    child.main_result = MainResult()
+                await self._wait_ready(child, ready_q, child.main_result)
                 task_status.started(child.portal)
                 if main is not None:
                     try:
@@ -230,7 +233,8 @@ class ActorNursery:
         if not self._mains_left:
             self._mains_done.set()
 
-    async def _wait_ready(self, child: _Child, ready_q: MsgQueue) -> None:
+    async def _wait_ready(self, child: _Child, ready_q: MsgQueue,
+                          main: MainResult | None) -> None:
         """Wait for the child's ready message, or its early death."""
         died = None
         msg = None
@@ -251,12 +255,12 @@ class ActorNursery:
             child.cancel_requested = True
             raise unpack_error(msg['error'])
         chan = await self._actor.wait_for_peer(child.uid)
-        child.portal = Portal(chan, self._actor)
-        child.portal._on_cancel = child.note_cancel
+        child.portal = Portal(chan, self._actor, main=main,
+                              on_cancel=child.note_cancel)
 
     async def _run_main(self, child: _Child, mod, fname, kwargs) -> None:
         portal = child.portal
-        portal._result_ready = ready = trio.Event()
+        box = child.main_result
         try:
             value = await portal.run(mod, fname, **kwargs)
         except BaseException as err:
@@ -268,12 +272,11 @@ class ActorNursery:
                 # (its channel may close before our scope is cancelled).
                 # Never store a trio.Cancelled for result() to raise
                 # outside of the scope that was cancelled.
-                portal._result = outcome.Error(ActorFailure(
+                box.set(outcome.Error(ActorFailure(
                     f'actor {child.uid} was cancelled before {fname}() '
-                    f'returned', 'ActorFailure', child.uid))
+                    f'returned', 'ActorFailure', child.uid)))
             else:
-                portal._result = outcome.Error(err)
-            ready.set()
+                box.set(outcome.Error(err))
             if isinstance(err, TransportClosed) and not cancelled:
                 raise ActorFailure(
                     f'actor {child.uid} died while running {fname}(): {err}',
@@ -282,8 +285,7 @@ class ActorNursery:
                 return
             raise
         if not isinstance(value, MsgStream):
-            portal._result = outcome.Value(value)
-            ready.set()
+            box.set(outcome.Value(value))
             return
         # a stream: hand it out, and wait until it has been consumed (or
         # drain it ourselves if nobody asked for it by the end of the block)
@@ -299,8 +301,7 @@ class ActorNursery:
                 finished.set()
 
         stream = relay()
-        portal._result = _Taken(stream, taken)
-        ready.set()
+        box.set(_Taken(stream, taken))
         async with trio.open_nursery() as n:
             async def drain_if_unclaimed():
                 await self._body_done.wait()
