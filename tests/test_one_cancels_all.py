@@ -55,26 +55,38 @@ def test_single_error_raised_as_itself(transport, codec, arb_addr):
 
 def test_several_errors_raise_a_group(arb_addr):
     """A child's error and a different error in the nursery's own block
-    come up together as one ExceptionGroup. (The block wakes up from
-    ``result()`` with the child's error already in hand, so it raises its
-    own error before the nursery's cancellation can reach it.)"""
+    come up together as one ExceptionGroup -- if the child's arrived before
+    the block's error cancelled it."""
     async def main():
         async with tractor.open_nursery() as n:
             await n.start_actor('bystander', rpc_module_paths=[__name__])
+            await n.run_in_actor('a', assert_err)
+            raise KeyError('block failed too')
+
+    with pytest.raises((BaseExceptionGroup, KeyError)) as exc_info:
+        tractor.run(main, arbiter_addr=arb_addr)
+    err = exc_info.value
+    excs = err.exceptions if isinstance(err, BaseExceptionGroup) else [err]
+    remote = [e for e in excs if isinstance(e, tractor.RemoteActorError)]
+    local = [e for e in excs if isinstance(e, KeyError)]
+    assert len(local) == 1
+    # the child's error is in only if it arrived before the block's error
+    # cancelled it
+    assert len(remote) <= 1 and len(excs) == 1 + len(remote)
+
+
+def test_error_taken_with_result_is_not_raised_again(arb_addr):
+    """An error received through ``portal.result()`` belongs to the code
+    that received it: handled there, it does not come up again."""
+    async def main():
+        async with tractor.open_nursery() as n:
             portal = await n.run_in_actor('a', assert_err)
             try:
                 await portal.result()
-            except tractor.RemoteActorError:
-                raise KeyError('block failed too')
+            except tractor.RemoteActorError as err:
+                return err.type
 
-    with pytest.raises(BaseExceptionGroup) as exc_info:
-        tractor.run(main, arbiter_addr=arb_addr)
-    excs = exc_info.value.exceptions
-    assert len(excs) == 2
-    remote = [e for e in excs if isinstance(e, tractor.RemoteActorError)]
-    local = [e for e in excs if isinstance(e, KeyError)]
-    assert len(remote) == 1 and len(local) == 1
-    assert remote[0].type is AssertionError
+    assert tractor.run(main, arbiter_addr=arb_addr) is AssertionError
 
 
 async def value_error():

@@ -175,6 +175,7 @@ class Portal:
                 f'{self.channel.uid} was started with start_actor(): it runs '
                 f'no main function, so it has no result; use portal.run()')
         await self._main.ready.wait()
+        self._main.claimed = True
         return self._main.outcome.unwrap()
 
     async def cancel_actor(self) -> bool:
@@ -198,11 +199,13 @@ class MainResult:
     """Where a ``run_in_actor`` actor's outcome is left for
     :meth:`Portal.result` (by the nursery that supervises it)."""
 
-    __slots__ = ('ready', 'outcome')
+    __slots__ = ('ready', 'outcome', 'claimed')
 
     def __init__(self) -> None:
         self.ready = trio.Event()
         self.outcome: outcome.Outcome | None = None
+        #: somebody received it through Portal.result()
+        self.claimed = False
 
     def set(self, result) -> None:
         self.outcome = result

@@ -24,7 +24,7 @@ from ._actor import Actor
 from ._exceptions import (
     BaseExceptionGroup,
     RemoteActorError,
-    collapse,
+    _leaves,
     unpack_error,
 )
 from ._flow import MsgQueue
@@ -48,7 +48,8 @@ class ActorFailure(RemoteActorError):
 
 class _Child:
     __slots__ = ('name', 'uid', 'scope', 'done', 'proc', 'portal',
-                 'cancel_requested', 'main_result', 'kill_at', 'asked')
+                 'cancel_requested', 'main_result', 'kill_at', 'asked',
+                 'failure')
 
     def __init__(self, name: str, uid: tuple) -> None:
         self.name = name
@@ -62,6 +63,8 @@ class _Child:
         self.kill_at: Optional[float] = None
         self.asked = trio.Event()
         self.main_result: Optional[MainResult] = None
+        #: the error its main function raised (run_in_actor)
+        self.failure: Optional[BaseException] = None
 
     def note_cancel(self) -> None:
         """Called by the portal as it asks the actor to cancel itself: the
@@ -83,6 +86,10 @@ class ActorNursery:
         self._body_done = trio.Event()
         self._mains_left = 0
         self._mains_done = trio.Event()
+        #: every child ever started here, in start order (errors are
+        #: reported in that order)
+        self._records: list[_Child] = []
+        self._failing = False
 
     def __enter__(self):
         raise RuntimeError(
@@ -187,6 +194,7 @@ class ActorNursery:
         actor = self._actor
         uid = (name, str(uuid.uuid4()))
         child = self._children[uid] = _Child(name, uid)
+        self._records.append(child)
         # the child's ready message may come over any channel: it connects
         # back to us first
         ready_cid, ready_q = actor.open_call(None)
@@ -227,6 +235,46 @@ class ActorNursery:
             child.done.set()
         if child.scope.cancelled_caught:
             self.cancelled = True
+
+    def _main_failed(self) -> None:
+        if self._body_done.is_set():
+            self._fail_all()
+
+    def _fail_all(self) -> None:
+        """A main function failed (and the body is done): one cancels
+        all. Politely -- each child is asked to cancel itself -- so that
+        errors already on their way from siblings still arrive and are
+        gathered; one that ignores the request is killed after
+        ``KILL_GRACE``."""
+        if self._failing:
+            return
+        self._failing = self.cancelled = True
+        for child in list(self._children.values()):
+            if child.cancel_requested or child.done.is_set():
+                continue
+            child.cancel_requested = True
+            if child.portal is not None and child.portal.channel.connected:
+                self._n.start_soon(child.portal.cancel_actor)
+            else:
+                child.scope.cancel()
+
+    def _body_finished(self) -> None:
+        self._body_done.set()
+        if any(c.failure is not None for c in self._records):
+            self._fail_all()
+
+    def _teardown(self) -> None:
+        """The body raised (or was cancelled): cancel every child."""
+        self.cancelled = True
+        for child in list(self._children.values()):
+            child.cancel_requested = True
+            child.scope.cancel()
+
+    def _unclaimed_failures(self) -> list:
+        """Errors of main functions nobody received through
+        ``portal.result()``, in start order."""
+        return [c.failure for c in self._records
+                if c.failure is not None and not c.main_result.claimed]
 
     def _main_finished(self) -> None:
         self._mains_left -= 1
@@ -278,12 +326,20 @@ class ActorNursery:
             else:
                 box.set(outcome.Error(err))
             if isinstance(err, TransportClosed) and not cancelled:
+                # died under its function: the nursery stops at once
                 raise ActorFailure(
                     f'actor {child.uid} died while running {fname}(): {err}',
                     'ActorFailure', child.uid) from err
-            if isinstance(err, TransportClosed):
+            if cancelled or isinstance(err, (KeyboardInterrupt,
+                                             SystemExit)):
+                if not isinstance(err, TransportClosed):
+                    raise
                 return
-            raise
+            # its function failed: gathered, as trio gathers every error
+            # raised before its cancellation lands (see open_nursery)
+            child.failure = err
+            self._main_failed()
+            return
         if not isinstance(value, MsgStream):
             box.set(outcome.Value(value))
             return
@@ -392,23 +448,49 @@ class _Taken:
 @asynccontextmanager
 async def open_nursery():
     """Open an :class:`ActorNursery`; the block exits once every actor
-    started in it has finished (run_in_actor) or been cancelled."""
+    started in it has finished (run_in_actor) or been cancelled.
+
+    Errors follow trio's rules. The block's own error cancels every child.
+    A ``run_in_actor`` function's error is gathered: while the block runs
+    it cancels nothing (a block that starts several actors sees all their
+    errors); once the block is done, the first one cancels the rest
+    (politely, so errors already on their way still arrive). An actor that
+    dies unexpectedly cancels the block at once. Everything gathered
+    leaves the block together: one error as itself, several as a
+    ``BaseExceptionGroup``. An error you took with ``portal.result()`` is
+    yours, and is not raised again.
+    """
     actor = _state.current_actor()
+    an = None
+    failure = None
     try:
         async with trio.open_nursery() as n:
             an = ActorNursery(actor, n)
             try:
                 yield an
             except BaseException:
-                an.cancelled = True
-                for child in list(an._children.values()):
-                    child.cancel_requested = True
-                    child.scope.cancel()
+                an._teardown()
                 raise
             finally:
-                an._body_done.set()
-    except BaseExceptionGroup as eg:
-        exc = collapse(eg)
-        if exc is eg:
-            raise
-        raise exc from None
+                an._body_finished()
+    except BaseException as exc:
+        failure = exc
+    gathered = an._unclaimed_failures() if an is not None else []
+    if failure is None and not gathered:
+        return
+    leaves = [] if failure is None else (
+        list(_leaves(failure)) if isinstance(failure, BaseExceptionGroup)
+        else [failure])
+    errors = [e for e in leaves if not isinstance(e, trio.Cancelled)]
+    for err in gathered:
+        if not any(err is e for e in errors):
+            errors.append(err)
+    if any(isinstance(e, KeyboardInterrupt) for e in errors):
+        raise next(e for e in errors if isinstance(e, KeyboardInterrupt))
+    if not errors:
+        raise failure  # cancelled, and nothing failed: as trio would
+    if len(errors) == 1:
+        if errors[0] is failure:
+            raise failure
+        raise errors[0] from None
+    raise BaseExceptionGroup('several actors failed', errors) from None
