@@ -18,6 +18,7 @@ from ._exceptions import (
 from ._portal import Portal, open_portal
 from ._root import open_root_actor, run, run_daemon
 from ._state import current_actor
+from ._strategies import one_for_all, one_for_one, rest_for_one
 from ._streaming import Context, MsgStream, context, stream
 from ._trionics import ActorFailure, ActorNursery, open_nursery
 from .codecs import EncodeError, DecodeError, UnknownCodec
@@ -33,5 +34,6 @@ __all__ = [
     'NoSuchFunction', 'Portal', 'RemoteActorError', 'TransportClosed',
     'UnknownCodec', 'UnknownTransport', 'context', 'current_actor',
     'find_actor', 'get_arbiter', 'log', 'open_nursery', 'open_portal',
-    'open_root_actor', 'run', 'run_daemon', 'stream', 'wait_for_actor',
+    'one_for_all', 'one_for_one', 'open_root_actor', 'rest_for_one', 'run',
+    'run_daemon', 'stream', 'wait_for_actor',
 ]

@@ -385,9 +385,13 @@ class Actor(_ActorLifecycle):
                 self._rpc_tasks.pop(key).scope.cancel()
             with trio.CancelScope(shield=True):
                 await chan.aclose()
+            self._channel_closed(chan)
             if chan is self._parent_chan and not self._cancel_called:
                 log.warning('%s lost its parent: cancelling itself', self.uid)
                 self.cancel_soon()
+
+    def _channel_closed(self, chan: Channel) -> None:
+        """Hook for subclasses: ``chan`` has closed (see Arbiter)."""
 
     def _fail_waiters(self, chan: Channel) -> None:
         """Every call still waiting on ``chan`` learns the peer is gone,

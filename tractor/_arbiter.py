@@ -21,10 +21,28 @@ class Arbiter(Actor):
         # uid -> address string (which carries the transport)
         self._registry: dict[tuple, str] = {}
         self._waiters: dict[str, trio.Event] = {}
+        # what each channel registered: a registration lasts as long as
+        # the channel it came over, so an actor that dies without
+        # unregistering (SIGKILL, a crash) is forgotten when its
+        # connection drops, and a restarted one is not shadowed by it
+        self._by_chan: dict = {}
 
-    async def register_actor(self, uid, addr: str) -> bool:
+    async def _start_rpc(self, chan, msg, hand_off) -> None:
+        if msg.get('ns') == 'self' and msg.get('func') == 'register_actor':
+            kw = msg.get('kw')
+            if isinstance(kw, dict):
+                msg['kw'] = {**kw, '_chan': chan}
+        await super()._start_rpc(chan, msg, hand_off)
+
+    def _channel_closed(self, chan) -> None:
+        for uid in self._by_chan.pop(chan, ()):
+            self._registry.pop(uid, None)
+
+    async def register_actor(self, uid, addr: str, _chan=None) -> bool:
         uid = tuple(uid)
         self._registry[uid] = str(addr)
+        if _chan is not None:
+            self._by_chan.setdefault(_chan, set()).add(uid)
         ev = self._waiters.pop(uid[0], None)
         if ev is not None:
             ev.set()

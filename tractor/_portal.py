@@ -58,6 +58,13 @@ class Portal:
     def __repr__(self) -> str:
         return f'<Portal to {self.channel.uid} over {self.channel}>'
 
+    def rebind(self, channel: Channel) -> None:
+        """Point this portal at ``channel``: a supervisor does so when it
+        restarts the actor, so the portal its user holds reaches the new
+        process. Calls in flight on the old channel fail with
+        ``TransportClosed``, as does any made before the restart is up."""
+        self.channel = channel
+
     async def run(self, ns, func: str, **kwargs) -> Any:
         """Run ``ns.func(**kwargs)`` in the remote actor. ``ns`` is a module
         path (or ``'self'`` for the actor's runtime methods)."""

@@ -29,6 +29,7 @@ from ._exceptions import (
 )
 from ._flow import MsgQueue
 from ._portal import MainResult, Portal
+from ._strategies import Strategy, check_restart, one_for_all
 from ._streaming import MsgStream
 from .log import get_logger
 from .transports import Addr, TransportClosed
@@ -47,24 +48,39 @@ class ActorFailure(RemoteActorError):
 
 
 class _Child:
+    """One child of a nursery, across its restarts (each restart is a new
+    process with a new uid, under the same name and Portal)."""
+
     __slots__ = ('name', 'uid', 'scope', 'done', 'proc', 'portal',
                  'cancel_requested', 'main_result', 'kill_at', 'asked',
-                 'failure')
+                 'failure', 'restart', 'restart_pending', 'down', 'go',
+                 'up', 'main_done')
 
-    def __init__(self, name: str, uid: tuple) -> None:
+    def __init__(self, name: str, restart: str) -> None:
         self.name = name
-        self.uid = uid
+        self.uid: Optional[tuple] = None
         self.scope = trio.CancelScope()
         self.done = trio.Event()
         self.proc: Optional[_spawn.ProcHandle] = None
         self.portal: Optional[Portal] = None
+        self.main_result: Optional[MainResult] = None
+        #: the error its main function raised (run_in_actor)
+        self.failure: Optional[BaseException] = None
+        #: OTP restart type: permanent, transient or temporary
+        self.restart = restart
+        self.main_done = False
+        self._new_life()
+
+    def _new_life(self) -> None:
         self.cancel_requested = False
         #: when to SIGKILL it: KILL_GRACE after the first polite cancel
         self.kill_at: Optional[float] = None
         self.asked = trio.Event()
-        self.main_result: Optional[MainResult] = None
-        #: the error its main function raised (run_in_actor)
-        self.failure: Optional[BaseException] = None
+        #: a restart of its group stopped it: start again when told
+        self.restart_pending = False
+        self.down = trio.Event()
+        self.go = trio.Event()
+        self.up = trio.Event()
 
     def note_cancel(self) -> None:
         """Called by the portal as it asks the actor to cancel itself: the
@@ -78,10 +94,16 @@ class _Child:
 class ActorNursery:
     """Spawns actors and supervises them; see :func:`open_nursery`."""
 
-    def __init__(self, actor: Actor, nursery: trio.Nursery) -> None:
+    def __init__(self, actor: Actor, nursery: trio.Nursery,
+                 supervisor: Strategy | None = None) -> None:
         self._actor = actor
         self._n = nursery
-        self._children: dict[tuple, _Child] = {}
+        self._supervisor = supervisor or one_for_all()
+        #: the living children (across their restarts)
+        self._children: dict[_Child, _Child] = {}
+        #: name -> how many times that child was restarted
+        self.restarts: dict[str, int] = {}
+        self._restart_lock = trio.Lock()
         self.cancelled = False
         self._body_done = trio.Event()
         self._mains_left = 0
@@ -108,15 +130,19 @@ class ActorNursery:
         loglevel: str | None = None,
         bind_addr=None,
         advertise_addr=None,
+        restart: str = 'permanent',
     ) -> Portal:
         """Start a daemon actor serving ``rpc_module_paths``; it lives
         until cancelled. ``bind_addr``/``advertise_addr``: where it
         listens and what address it registers (see :func:`tractor.run`);
         by default it binds like its parent (same host, or every
-        interface) and advertises the parent's host."""
+        interface) and advertises the parent's host. ``restart``: its
+        OTP restart type under a restarting supervisor (see
+        :mod:`tractor._strategies`)."""
         return await self._n.start(
             self._supervise, name, list(rpc_module_paths), statespace,
-            loglevel, (bind_addr, advertise_addr), None)
+            loglevel, (bind_addr, advertise_addr), None,
+            check_restart(restart))
 
     async def run_in_actor(
         self,
@@ -128,6 +154,7 @@ class ActorNursery:
         rpc_module_paths=(),
         bind_addr=None,
         advertise_addr=None,
+        restart: str = 'transient',
         **kwargs,
     ) -> Portal:
         """Start an actor that runs ``fn(**kwargs)`` and ends when it
@@ -145,9 +172,11 @@ class ActorNursery:
         self._mains_left += 1
         self._mains_done = (trio.Event() if self._mains_done.is_set()
                             else self._mains_done)
+        restart = check_restart(restart)
         return await self._n.start(
             self._supervise, name, paths, statespace, loglevel,
-            (bind_addr, advertise_addr), (mod, fn.__name__, kwargs))
+            (bind_addr, advertise_addr), (mod, fn.__name__, kwargs),
+            restart)
 
     def _config(self, name, uid, paths, statespace, loglevel, bind_addr,
                 ready_cid) -> dict:
@@ -189,52 +218,151 @@ class ActorNursery:
         }
 
     async def _supervise(self, name, paths, statespace, loglevel, bind_addr,
-                         main, task_status=trio.TASK_STATUS_IGNORED):
-        import uuid
-        actor = self._actor
-        uid = (name, str(uuid.uuid4()))
-        child = self._children[uid] = _Child(name, uid)
+                         main, restart,
+                         task_status=trio.TASK_STATUS_IGNORED):
+        """One child's whole supervision: a life (process) at a time, and
+        another after each death its restart strategy answers with a
+        restart (see :mod:`tractor._strategies`)."""
+        child = _Child(name, restart)
+        self._children[child] = child
         self._records.append(child)
+        if main is not None:
+            child.main_result = MainResult()
+        spec = (name, paths, statespace, loglevel, bind_addr, main)
+        try:
+            with child.scope:
+                while await self._life(child, spec, task_status):
+                    task_status = None
+                    # stopped for a restart: wait until the restart of
+                    # our group lets us start again (in start order)
+                    up, go = trio.Event(), trio.Event()
+                    child.up, child.go = up, go
+                    child.down.set()
+                    await go.wait()
+                    child._new_life()
+                    child.up, child.go = up, go
+        finally:
+            if main is not None and not child.main_done:
+                self._main_finished(child)
+            self._children.pop(child, None)
+            child.down.set()
+            child.done.set()
+        if child.scope.cancelled_caught:
+            self.cancelled = True
+
+    async def _life(self, child: _Child, spec, task_status) -> bool:
+        """Run one process of ``child`` to its end; True if it is to be
+        started again. Raises what killed it when nobody restarts it."""
+        import uuid
+        name, paths, statespace, loglevel, bind_addr, main = spec
+        actor = self._actor
+        uid = child.uid = (name, str(uuid.uuid4()))
         # the child's ready message may come over any channel: it connects
         # back to us first
         ready_cid, ready_q = actor.open_call(None)
         try:
-            with child.scope:
-                cfg = self._config(name, uid, paths, statespace, loglevel,
-                                   bind_addr, ready_cid)
-                child.proc = await _spawn.start_process(
-                    name, _state._spawn_method, cfg)
-                if main is not None:
-                    child.main_result = MainResult()
-                await self._wait_ready(child, ready_q, child.main_result)
+            cfg = self._config(name, uid, paths, statespace, loglevel,
+                               bind_addr, ready_cid)
+            child.proc = await _spawn.start_process(
+                name, _state._spawn_method, cfg)
+            await self._wait_ready(child, ready_q, child.main_result)
+            if task_status is not None:
                 task_status.started(child.portal)
-                if main is not None:
-                    try:
-                        await self._run_main(child, *main)
-                    finally:
-                        self._main_finished()
-                        main = None
-                    # like the original tractor, run_in_actor actors stay up
-                    # until every one of the nursery's mains has returned,
-                    # so siblings can still call each other
-                    await self._mains_done.wait()
-                    child.cancel_requested = True
-                    await child.portal.cancel_actor()
-                code = await self._wait_exit(child)
-                if code != 0 and not child.cancel_requested:
-                    raise ActorFailure(
-                        f'actor {uid} died unexpectedly (exit code {code})',
-                        'ActorFailure', uid)
+            child.up.set()
+            if main is not None:
+                died = await self._run_main(child, *main)
+                if child.restart_pending:
+                    return True  # stopped by its group's restart
+                if died is not None:
+                    if self._restarting(child, died):
+                        return True
+                    if isinstance(died, ActorFailure):
+                        raise died
+                    # gathered (see open_nursery)
+                    child.main_result.set(outcome.Error(died))
+                    child.failure = died
+                    self._main_failed()
+                self._main_finished(child)
+                # like the original tractor, run_in_actor actors stay up
+                # until every one of the nursery's mains has returned,
+                # so siblings can still call each other
+                await self._mains_done.wait()
+                child.cancel_requested = True
+                await child.portal.cancel_actor()
+            code = await self._wait_exit(child)
+            if child.restart_pending:
+                return True
+            if child.cancel_requested:
+                return False
+            if code != 0:
+                err = ActorFailure(
+                    f'actor {uid} died unexpectedly (exit code {code})',
+                    'ActorFailure', uid)
+                if self._restarting(child, err):
+                    return True
+                raise err
+            # it ended itself: a permanent child is started again
+            return self._restarting(child, None)
         finally:
-            if main is not None:  # never got to run it
-                self._main_finished()
             actor.close_call(ready_cid)
             with trio.CancelScope(shield=True):
                 await self._reap(child)
-            self._children.pop(uid, None)
-            child.done.set()
-        if child.scope.cancelled_caught:
-            self.cancelled = True
+
+    def _restarting(self, child: _Child, cause) -> bool:
+        """Whether this end of ``child`` (``cause`` None: it exited by
+        itself) calls for a restart. If so the restart is under way (see
+        _restart_group) when this returns True; if the strategy's
+        intensity is exceeded it gives up: raises the cause."""
+        if child.cancel_requested or child.restart == 'temporary':
+            return False
+        if child.restart == 'transient' and cause is None:
+            return False
+        sup = self._supervisor
+        if not sup.restarts_anything:
+            return False
+        if child.restart_pending:
+            return True  # already part of a group restart
+        if not sup.allow(trio.current_time()):
+            log.warning('%s gives up: more than %d restarts within %ss '
+                        '(last: %s %s)', sup, sup.max_restarts, sup.within,
+                        child.name, _why(cause))
+            if cause is None:
+                cause = ActorFailure(
+                    f'actor {child.uid} exited by itself, and its '
+                    f'supervisor {sup} gave up restarting it',
+                    'ActorFailure', child.uid)
+            raise cause
+        self.restarts[child.name] = self.restarts.get(child.name, 0) + 1
+        log.warning('%s restarts %s (restart %d): %s', sup, child.name,
+                    self.restarts[child.name], _why(cause))
+        child.restart_pending = True
+        self._n.start_soon(self._restart_group, child)
+        return True
+
+    async def _restart_group(self, died: _Child) -> None:
+        """Stop the children the strategy names with ``died`` (newest
+        first, politely), then start them again in start order, each
+        once the one before is up."""
+        async with self._restart_lock:
+            live = [c for c in self._records
+                    if c in self._children and not c.cancel_requested]
+            if died not in live:
+                live.append(died)
+            group = self._supervisor.affected(died, live)
+            for other in reversed(group):
+                if other is died or other.restart_pending:
+                    continue
+                other.restart_pending = True
+                portal = other.portal
+                if portal is not None and portal.channel.connected:
+                    await portal.cancel_actor()
+            for c in group:
+                await c.down.wait()
+            for c in group:
+                if c.done.is_set():
+                    continue
+                c.go.set()
+                await c.up.wait()
 
     def _main_failed(self) -> None:
         if self._body_done.is_set():
@@ -276,7 +404,8 @@ class ActorNursery:
         return [c.failure for c in self._records
                 if c.failure is not None and not c.main_result.claimed]
 
-    def _main_finished(self) -> None:
+    def _main_finished(self, child: _Child) -> None:
+        child.main_done = True
         self._mains_left -= 1
         if not self._mains_left:
             self._mains_done.set()
@@ -303,10 +432,18 @@ class ActorNursery:
             child.cancel_requested = True
             raise unpack_error(msg['error'])
         chan = await self._actor.wait_for_peer(child.uid)
-        child.portal = Portal(chan, self._actor, main=main,
-                              on_cancel=child.note_cancel)
+        if child.portal is None:
+            child.portal = Portal(chan, self._actor, main=main,
+                                  on_cancel=child.note_cancel)
+        else:
+            # a restart: the Portal the user holds follows it
+            child.portal.rebind(chan)
 
-    async def _run_main(self, child: _Child, mod, fname, kwargs) -> None:
+    async def _run_main(self, child: _Child, mod, fname, kwargs):
+        """Run the child's main function; returns None once it returned
+        (or the child was cancelled), else what killed it: the function's
+        error, or an ActorFailure if the actor died under it. The result
+        box is filled only with an outcome that is final (see _life)."""
         portal = child.portal
         box = child.main_result
         try:
@@ -316,33 +453,35 @@ class ActorNursery:
                          or (child.cancel_requested
                              and isinstance(err, TransportClosed)))
             if cancelled:
-                # no result, and not a failure: the actor was cancelled
-                # (its channel may close before our scope is cancelled).
-                # Never store a trio.Cancelled for result() to raise
-                # outside of the scope that was cancelled.
-                box.set(outcome.Error(ActorFailure(
-                    f'actor {child.uid} was cancelled before {fname}() '
-                    f'returned', 'ActorFailure', child.uid)))
-            else:
-                box.set(outcome.Error(err))
-            if isinstance(err, TransportClosed) and not cancelled:
-                # died under its function: the nursery stops at once
-                raise ActorFailure(
+                if not child.restart_pending:
+                    # no result, and not a failure: the actor was
+                    # cancelled (its channel may close before our scope
+                    # is cancelled). Never store a trio.Cancelled for
+                    # result() to raise outside of the scope cancelled.
+                    box.set(outcome.Error(ActorFailure(
+                        f'actor {child.uid} was cancelled before {fname}() '
+                        f'returned', 'ActorFailure', child.uid)))
+                if isinstance(err, TransportClosed):
+                    return None
+                raise
+            if isinstance(err, (KeyboardInterrupt, SystemExit)):
+                raise
+            if isinstance(err, TransportClosed):
+                # died under its function
+                died = ActorFailure(
                     f'actor {child.uid} died while running {fname}(): {err}',
-                    'ActorFailure', child.uid) from err
-            if cancelled or isinstance(err, (KeyboardInterrupt,
-                                             SystemExit)):
-                if not isinstance(err, TransportClosed):
-                    raise
-                return
+                    'ActorFailure', child.uid)
+                died.__cause__ = err
+                if not self._supervisor.restarts_anything:
+                    box.set(outcome.Error(err))
+                return died
             # its function failed: gathered, as trio gathers every error
-            # raised before its cancellation lands (see open_nursery)
-            child.failure = err
-            self._main_failed()
-            return
+            # raised before its cancellation lands (see open_nursery), or
+            # restarted
+            return err
         if not isinstance(value, MsgStream):
             box.set(outcome.Value(value))
-            return
+            return None
         # a stream: hand it out, and wait until it has been consumed (or
         # drain it ourselves if nobody asked for it by the end of the block)
         finished = trio.Event()
@@ -433,6 +572,12 @@ class ActorNursery:
             await child.done.wait()
 
 
+def _why(cause) -> str:
+    if cause is None:
+        return 'it exited by itself'
+    return str(cause).splitlines()[0] if str(cause) else repr(cause)
+
+
 class _Taken:
     """The stream result of a run_in_actor actor; notes when handed out."""
 
@@ -446,7 +591,7 @@ class _Taken:
 
 
 @asynccontextmanager
-async def open_nursery():
+async def open_nursery(supervisor: Strategy | None = None):
     """Open an :class:`ActorNursery`; the block exits once every actor
     started in it has finished (run_in_actor) or been cancelled.
 
@@ -465,7 +610,7 @@ async def open_nursery():
     failure = None
     try:
         async with trio.open_nursery() as n:
-            an = ActorNursery(actor, n)
+            an = ActorNursery(actor, n, supervisor)
             try:
                 yield an
             except BaseException:
