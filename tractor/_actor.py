@@ -89,7 +89,7 @@ class _ActorLifecycle:
                     yield self
                 finally:
                     with trio.CancelScope(shield=True):
-                        await self._unregister()
+                        await self.unregister()
                     service_n.cancel_scope.cancel()
         except BaseExceptionGroup as eg:
             exc = collapse(eg)
@@ -101,9 +101,9 @@ class _ActorLifecycle:
             with trio.CancelScope(shield=True):
                 if self._listener is not None:
                     await self._listener.aclose()
-                await self._unregister()
+                await self.unregister()
 
-    async def _serve_as_child(self, accept_addr: Addr, parent_addr,
+    async def serve_as_child(self, accept_addr: Addr, parent_addr,
                               ready_cid) -> None:
         """A child's whole life: connect back to the parent, import the
         modules it serves (an import error goes to the parent, which
@@ -119,7 +119,7 @@ class _ActorLifecycle:
                 return
             await self._parent_chan.send(
                 {'cid': ready_cid, 'return': str(self.accept_addr)})
-            await self._register()
+            await self.register()
             await trio.sleep_forever()
 
     def _arbiter_is_parent(self) -> bool:
@@ -140,7 +140,7 @@ class _ActorLifecycle:
             with trio.CancelScope(shield=True):
                 await chan.aclose()
 
-    async def _register(self) -> None:
+    async def register(self) -> None:
         if self.is_arbiter:
             await self.register_actor(self.uid, str(self.accept_addr))
             return
@@ -155,19 +155,19 @@ class _ActorLifecycle:
                 await self._call_arbiter(
                     'register_actor', uid=list(self.uid),
                     addr=str(self.accept_addr))
-            self._registered = True
+            self.registered = True
         except (TransportClosed, OSError, trio.TooSlowError,
                 RemoteActorError) as err:
             log.warning('%s could not register with the arbiter at %s: %s',
                         self.uid, self.arbiter_addr, err)
 
-    async def _unregister(self) -> None:
-        if self._registrar_scope is not None:
+    async def unregister(self) -> None:
+        if self.registrar_scope is not None:
             # leaving: the keeper must not register us again
-            self._registrar_scope.cancel()
-        if not self._registered:
+            self.registrar_scope.cancel()
+        if not self.registered:
             return
-        self._registered = False
+        self.registered = False
         with trio.move_on_after(2):
             try:
                 await self._call_arbiter('unregister_actor',
@@ -228,8 +228,8 @@ class Actor(_ActorLifecycle):
         self._cancel_scope: Optional[trio.CancelScope] = None
         self._parent_chan: Optional[Channel] = None
         self._listener = None
-        self._registered = False
-        self._registrar_scope: Optional[trio.CancelScope] = None
+        self.registered = False
+        self.registrar_scope: Optional[trio.CancelScope] = None
 
     def __repr__(self) -> str:
         return f'<{type(self).__name__} {self.uid} at {self.accept_addr}>'
@@ -290,7 +290,7 @@ class Actor(_ActorLifecycle):
     async def _do_cancel(self) -> None:
         # let the reply to ``cancel`` leave first
         await trio.sleep(0)
-        await self._unregister()
+        await self.unregister()
         if self._cancel_scope is not None:
             self._cancel_scope.cancel()
 
@@ -313,7 +313,7 @@ class Actor(_ActorLifecycle):
                 'transport': self.transport, 'codec': self.codec}
 
     # -- channels ------------------------------------------------------
-    def _channel_kw(self) -> dict:
+    def channel_kw(self) -> dict:
         if self.heartbeat:
             return {'heartbeat_interval': self.heartbeat[0],
                     'liveness_timeout': self.heartbeat[1]}
@@ -328,7 +328,7 @@ class Actor(_ActorLifecycle):
             self._service_n.start_soon(self._handle_inbound, stream)
 
     async def _handle_inbound(self, stream) -> None:
-        chan = Channel(stream, self.codec, **self._channel_kw())
+        chan = Channel(stream, self.codec, **self.channel_kw())
         try:
             await chan.handshake(self.uid, secret=self.secret, role='listen')
         except (HandshakeError, trio.TooSlowError, ValueError) as err:
@@ -351,7 +351,7 @@ class Actor(_ActorLifecycle):
         a = Addr.parse(addr, self.transport)
         chan = await Channel.connect(
             a, codec=self.codec, uid=self.uid, secret=self.secret,
-            **self._channel_kw())
+            **self.channel_kw())
         await self._service_n.start(self._run_channel_started, chan)
         return chan
 
@@ -396,7 +396,7 @@ class Actor(_ActorLifecycle):
     def _fail_waiters(self, chan: Channel) -> None:
         """Every call still waiting on ``chan`` learns the peer is gone,
         and why."""
-        reason = str(chan._dead or 'the connection was closed')
+        reason = chan.dead_reason or 'the connection was closed'
         for cid, q in list(self._waiting.items()):
             if q.chan is chan:
                 q.closed = True

@@ -528,6 +528,11 @@ class Channel:
 
     # -- state ---------------------------------------------------------
     @property
+    def dead_reason(self) -> str | None:
+        """Why the peer was declared dead (liveness), if it was."""
+        return None if self._dead is None else str(self._dead)
+
+    @property
     def connected(self) -> bool:
         return not self._closed and self._dead is None
 

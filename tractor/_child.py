@@ -28,7 +28,7 @@ def main(config: dict) -> None:
     accept = Addr.parse(config['bind_addr'], config['transport'])
     _state._set_current_actor(actor)
     try:
-        trio.run(actor._serve_as_child, accept,
+        trio.run(actor.serve_as_child, accept,
                  Addr.parse(config['parent_addr']), config['ready_cid'])
     except BaseException as err:  # noqa: B902 - report, then exit non-zero
         if not isinstance(err, (KeyboardInterrupt, trio.Cancelled)):

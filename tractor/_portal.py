@@ -81,7 +81,7 @@ class Portal:
         async def on_close(stream):
             # stop the producer and wait until it has (bounded)
             try:
-                if not stream._eof:
+                if not stream.finished:
                     await stop_remote(d)
             finally:
                 actor.close_call(d.cid)

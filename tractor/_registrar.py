@@ -64,8 +64,8 @@ async def _hold(chan: Channel) -> None:
 async def keep_registered(actor, task_status=trio.TASK_STATUS_IGNORED):
     """Register ``actor`` with its arbiter, and again whenever the arbiter
     comes back after losing it. Reports started after the first attempt,
-    successful or not; runs until cancelled (see ``Actor._unregister``)."""
-    scope = actor._registrar_scope = trio.CancelScope()
+    successful or not; runs until cancelled (see ``Actor.unregister``)."""
+    scope = actor.registrar_scope = trio.CancelScope()
     started = False
     delay = RETRY_MIN
     lost = False
@@ -76,9 +76,9 @@ async def keep_registered(actor, task_status=trio.TASK_STATUS_IGNORED):
                 with trio.fail_after(ATTEMPT_TIMEOUT):
                     chan = await Channel.connect(
                         actor.arbiter_addr, codec=actor.codec, uid=actor.uid,
-                        secret=actor.secret, **actor._channel_kw())
+                        secret=actor.secret, **actor.channel_kw())
                     await _register_on(chan, actor)
-                actor._registered = True
+                actor.registered = True
                 delay = RETRY_MIN
                 if lost:
                     log.warning('%s registered again with the arbiter at %s',
@@ -100,7 +100,7 @@ async def keep_registered(actor, task_status=trio.TASK_STATUS_IGNORED):
                     with trio.CancelScope(shield=True):
                         await chan.aclose()
             # not registered anywhere now: nothing to unregister at exit
-            actor._registered = False
+            actor.registered = False
             lost = True
             if not started:
                 started = True

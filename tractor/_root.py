@@ -131,7 +131,7 @@ async def open_root_actor(
     try:
         async with actor.serving(accept, listener=listener):
             actor.load_modules()
-            await actor._register()
+            await actor.register()
             yield actor
     finally:
         _state._set_current_actor(None)

@@ -126,6 +126,12 @@ class MsgStream:
     def chan(self):
         return self._d.chan
 
+    @property
+    def finished(self) -> bool:
+        """The peer has nothing more to send (its half closed, or the
+        call ended)."""
+        return self._eof
+
     def __repr__(self) -> str:
         d = self._d
         return f'<MsgStream cid={d.cid} {self._what} peer={d.chan.uid}>'
