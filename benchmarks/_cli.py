@@ -106,7 +106,7 @@ def select_variants(wanted: list, out=sys.stderr) -> list:
 def _spawn_methods(args, variants, variant, codec_index) -> list:
     """Start methods to measure spawn with for one variant and codec.
 
-    Full runs: all of them, everywhere. ``--quick`` keeps under a minute
+    Full runs: all of them, everywhere. ``--quick`` keeps it short
     by measuring spawn under the first codec only (the codec is only the
     handshake's business there), with every start method on the first
     transport variant and only the default method on the others (the
@@ -313,7 +313,7 @@ def parse(argv=None):
                          '(default 3, 1 with --quick)')
     ap.add_argument('--quick', action='store_true',
                     help='10-20x fewer messages and one repeat: a smoke '
-                         'run of under a minute')
+                         'run of a few minutes')
     ap.add_argument('--timeout', type=float, default=None,
                     help='seconds one measurement may take (default 120, '
                          '30 with --quick)')
