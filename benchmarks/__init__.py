@@ -1,7 +1,7 @@
 """Benchmarks of tractor's runtime against each transport's raw floor.
 
     python -m benchmarks                      # everything, 3 repeats
-    python -m benchmarks --quick              # < 1 minute smoke run (CI)
+    python -m benchmarks --quick              # smoke run (CI), a few minutes
     python -m benchmarks --transports tcp nng --codecs msgpack \\
         --workloads rpc stream_small floor --repeat 5
     python -m benchmarks --list               # show the planned runs

@@ -24,23 +24,33 @@ from ._run import MARK
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
 
-WORKLOADS = ['spawn', 'rpc', 'stream_small', 'stream_large', 'fanin',
-             'floor']
-DATA_WORKLOADS = ['rpc', 'stream_small', 'stream_large', 'fanin']
+WORKLOADS = ['spawn', 'rpc', 'bidir', 'stream_small', 'stream_large',
+             'fanin', 'pipeline', 'floor']
+DATA_WORKLOADS = ['rpc', 'bidir', 'stream_small', 'stream_large', 'fanin',
+                  'pipeline']
 START_METHODS = ['forkserver', 'spawn', 'trio']
+
+#: the transport floor a workload is compared with, where it is not its
+#: own: a round trip over a two-way stream against rpc's request/reply
+#: (the pipeline's are not a transport's: see _floor.PIPELINE_FLOORS)
+TRANSPORT_FLOOR_OF = {'bidir': 'rpc', 'pipeline': None}
 
 #: workload -> (messages, warm-up), full and --quick (about 10-20x less)
 COUNTS = {
     'rpc': (2000, 200),
+    'bidir': (2000, 200),
     'stream_small': (100_000, 0),
     'stream_large': (200, 0),
     'fanin': (100_000, 0),  # 2 children x 50,000
+    'pipeline': (200_000, 0),
 }
 QUICK_COUNTS = {
     'rpc': (200, 20),
+    'bidir': (200, 20),
     'stream_small': (10_000, 0),
     'stream_large': (20, 0),
     'fanin': (10_000, 0),  # 2 children x 5,000
+    'pipeline': (20_000, 0),
 }
 
 
@@ -96,7 +106,7 @@ def select_variants(wanted: list, out=sys.stderr) -> list:
 def _spawn_methods(args, variants, variant, codec_index) -> list:
     """Start methods to measure spawn with for one variant and codec.
 
-    Full runs: all of them, everywhere. ``--quick`` keeps under a minute
+    Full runs: all of them, everywhere. ``--quick`` keeps it short
     by measuring spawn under the first codec only (the codec is only the
     handshake's business there), with every start method on the first
     transport variant and only the default method on the others (the
@@ -114,13 +124,24 @@ def _spawn_methods(args, variants, variant, codec_index) -> list:
 
 
 def plan(args, variants: list, codecs: list) -> list:
-    from ._floor import floor_library
+    from ._floor import PIPELINE_FLOORS, floor_library
     counts = QUICK_COUNTS if args.quick else COUNTS
     data = [w for w in DATA_WORKLOADS if w in args.workloads]
     floors = []
     if 'floor' in args.workloads:
-        floors = data or list(DATA_WORKLOADS)
+        for w in data or DATA_WORKLOADS:
+            f = TRANSPORT_FLOOR_OF.get(w, w)
+            if f is not None and f not in floors:
+                floors.append(f)
     jobs = []
+    if 'floor' in args.workloads and 'pipeline' in (data or DATA_WORKLOADS):
+        # multiprocessing.Queue chains, transport-independent: measured
+        # once per run, they are the floors of every variant's pipeline
+        n, warm = counts['pipeline']
+        for v in PIPELINE_FLOORS:
+            jobs.append(dict(workload='pipeline', variant=v,
+                             codec='msgpack', floor=True, start_method=None,
+                             n=n, warmup=warm))
     for v in variants:
         if floor_library(v) is not None:
             for w in floors:
@@ -265,6 +286,8 @@ def _brief(sample: dict) -> str:
                 f"cold: {m['spawn1_cold_ms']:.1f} ms")
     if 'mb_per_s' in m:
         return f"{m['mb_per_s']:.0f} MB/s"
+    if 'items_per_s' in m:
+        return f"{m['items_per_s']:,.0f} items/s"
     return f"{m['msgs_per_s']:,.0f} msg/s"
 
 
@@ -290,7 +313,7 @@ def parse(argv=None):
                          '(default 3, 1 with --quick)')
     ap.add_argument('--quick', action='store_true',
                     help='10-20x fewer messages and one repeat: a smoke '
-                         'run of under a minute')
+                         'run of a few minutes')
     ap.add_argument('--timeout', type=float, default=None,
                     help='seconds one measurement may take (default 120, '
                          '30 with --quick)')

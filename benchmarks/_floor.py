@@ -22,6 +22,13 @@ msgpack (and unpacked on receipt) so every floor does the same encoding
 work; large ones are the raw 1 MiB payload. The parent process measures;
 the peers are ``python -m benchmarks._floor <lib> <addr> <workload> <n>
 <warmup>`` subprocesses.
+
+The pipeline workload's floors are transport-independent
+(:func:`measure_pipeline`): what users write by hand today, a source and a
+square process chained to the parent by ``multiprocessing.Queue``, with one
+item per ``put`` (``mp.Queue``) or, hand-tuned, a list of 64 per ``put``
+(``mp.Queue-batch64``). They are the floors of every transport variant's
+pipeline.
 """
 from __future__ import annotations
 
@@ -392,6 +399,90 @@ async def measure(variant: str, workload: str, n: int, warmup: int = 0):
         raise
     await _finish(procs, conns)
     return out
+
+
+# -- the pipeline floors: multiprocessing.Queue chains ------------------
+#: pseudo-variant -> items per put
+PIPELINE_FLOORS = {'mp.Queue': 1, 'mp.Queue-batch64': 64}
+
+
+def _mp_source(out, n: int, batch: int, start) -> None:
+    """0 .. n-1 into ``out``, one per put or in lists of ``batch``."""
+    start.wait()
+    put = out.put
+    if batch == 1:
+        for i in range(n):
+            put(i)
+    else:
+        buf = []
+        for i in range(n):
+            buf.append(i)
+            if len(buf) == batch:
+                put(buf)
+                buf = []
+        if buf:
+            put(buf)
+    put(None)
+
+
+def _mp_square(inq, out, batch: int, start) -> None:
+    """x*x of everything from ``inq`` into ``out``, as it came (one or a
+    list per put)."""
+    start.wait()
+    get, put = inq.get, out.put
+    if batch == 1:
+        while (x := get()) is not None:
+            put(x * x)
+    else:
+        while (b := get()) is not None:
+            put([x * x for x in b])
+    put(None)
+
+
+def measure_pipeline(variant: str, n: int) -> dict:
+    """source -> square -> this process over two ``multiprocessing.Queue``
+    (the platform's default start method). Timed from the moment all three
+    processes are up (a barrier) to the last item here."""
+    import multiprocessing as mp
+    from ._workloads import pipe_total
+    batch = PIPELINE_FLOORS[variant]
+    q1, q2 = mp.Queue(), mp.Queue()
+    start = mp.Barrier(3)
+    procs = [mp.Process(target=_mp_source, args=(q1, n, batch, start),
+                        daemon=True),
+             mp.Process(target=_mp_square, args=(q1, q2, batch, start),
+                        daemon=True)]
+    for p in procs:
+        p.start()
+    try:
+        start.wait(timeout=60)
+        count = total = 0
+        t0 = time.perf_counter()
+        get = q2.get
+        if batch == 1:
+            while (x := get()) is not None:
+                count += 1
+                total += x
+        else:
+            while (b := get()) is not None:
+                for x in b:
+                    count += 1
+                    total += x
+        dt = time.perf_counter() - t0
+        for p in procs:
+            p.join(10)
+            if p.exitcode != 0:
+                raise RuntimeError(f'pipeline floor stage exited with '
+                                   f'{p.exitcode}')
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+                p.join()
+    if count != n or total != pipe_total(n):
+        raise AssertionError(f'got {count} of {n} items, total {total}')
+    return {'items_per_s': count / dt, 'seconds': dt, 'count': count,
+            'batch': batch}
 
 
 def latency_metrics(ns: list) -> dict:

@@ -21,14 +21,27 @@ METRICS = {
         ('p50_us', 'rpc p50', 'us', 'lower'),
         ('p99_us', 'rpc p99', 'us', 'lower'),
     ],
+    'bidir': [
+        ('p50_us', 'bidir p50', 'us', 'lower'),
+        ('p99_us', 'bidir p99', 'us', 'lower'),
+    ],
     'stream_small': [('msgs_per_s', 'stream_small', 'msg/s', 'higher')],
     'stream_large': [('mb_per_s', 'stream_large', 'MB/s', 'higher')],
     'fanin': [('msgs_per_s', 'fanin', 'msg/s', 'higher')],
+    'pipeline': [('items_per_s', 'pipeline', 'items/s', 'higher')],
 }
 
-WORKLOAD_ORDER = ['spawn', 'rpc', 'stream_small', 'stream_large', 'fanin']
-VARIANT_ORDER = ['tcp', 'uds', 'nng+tcp', 'nng+ipc', 'zmq+tcp', 'zmq+ipc']
+WORKLOAD_ORDER = ['spawn', 'rpc', 'bidir', 'stream_small', 'stream_large',
+                  'fanin', 'pipeline']
+#: the pipeline's floors (multiprocessing.Queue chains, one item and 64
+#: per put) come first among its rows: they are every variant's floors
+PIPELINE_FLOOR, PIPELINE_FLOOR_BATCHED = 'mp.Queue', 'mp.Queue-batch64'
+VARIANT_ORDER = [PIPELINE_FLOOR, PIPELINE_FLOOR_BATCHED, 'tcp', 'uds',
+                 'nng+tcp', 'nng+ipc', 'zmq+tcp', 'zmq+ipc']
 FLOOR = 'floor'
+#: rows whose floor is another workload's: a round trip over a two-way
+#: stream is compared with rpc's floor (request/reply over the library)
+FLOOR_LABEL_OF = {'bidir p50': 'rpc p50', 'bidir p99': 'rpc p99'}
 #: codecs in table order (the CLI puts them in the order asked for)
 CODEC_ORDER = [FLOOR, 'msgpack', 'json']
 
@@ -66,12 +79,49 @@ def summarize(results: list) -> list:
             rows.append(row)
     floors = {(r['label'], r['variant']): r for r in rows
               if r['codec'] == FLOOR and 'median' in r}
+    measured = {(r['label'], r['variant'], r['codec']): r for r in rows
+                if 'median' in r}
     for r in rows:
-        f = floors.get((r['label'], r['variant']))
-        if r['codec'] != FLOOR and f is not None and 'median' in r \
-                and f['median']:
-            r['ratio_to_floor'] = r['median'] / f['median']
+        if r['codec'] == FLOOR or 'median' not in r:
+            continue
+        for key, other in _compared_with(r):
+            f = (floors.get(other) if len(other) == 2
+                 else measured.get(other))
+            if f is not None and f['median']:
+                r[key] = r['median'] / f['median']
     return rows
+
+
+def _compared_with(row) -> list:
+    """``(ratio key, row key)`` of every row a runtime row is divided by:
+    its floor (``(label, variant)``), and for some workloads a second floor
+    or another workload of the same variant and codec (``(label, variant,
+    codec)``)."""
+    lab, v = row['label'], row['variant']
+    if row['workload'] == 'pipeline':
+        # transport-independent floors, the same for every variant
+        return [('ratio_to_floor', (lab, PIPELINE_FLOOR)),
+                ('ratio_to_floor_batched', (lab, PIPELINE_FLOOR_BATCHED))]
+    out = [('ratio_to_floor', (FLOOR_LABEL_OF.get(lab, lab), v))]
+    if row['workload'] == 'bidir':
+        out.append(('ratio_to_rpc', (lab.replace('bidir', 'rpc'), v,
+                                     row['codec'])))
+    return out
+
+
+def ratio_text(row) -> str:
+    """The table's ``vs floor`` cell: the ratio to the floor, and the
+    pipeline's to its batched floor or bidir's to rpc beside it."""
+    parts = []
+    if 'ratio_to_floor' in row:
+        parts.append(f"{row['ratio_to_floor']:.2f}x")
+    if 'ratio_to_floor_batched' in row:
+        parts.append(f"{row['ratio_to_floor_batched']:.2f}x of batch64")
+    if 'ratio_to_rpc' in row:
+        parts.append(f"{row['ratio_to_rpc']:.2f}x of rpc")
+    if len(parts) > 1:
+        return f'{parts[0]} ({", ".join(parts[1:])})'
+    return parts[0] if parts else ''
 
 
 def _sort_key(row):
@@ -99,7 +149,8 @@ def _fmt(x: float) -> str:
 def targets(default_method: str) -> list:
     """The goals the runtime is compared against (reported, not asserted):
     ``kind`` is ``max`` (value at most), ``ratio_max`` or ``ratio_min``
-    (runtime median / floor median)."""
+    (runtime median / floor median, or the row's ``ratio`` key: see
+    :func:`summarize`)."""
     out = [
         dict(variant='tcp', codec='msgpack',
              label=f'spawn 1 actor [{default_method}]', kind='max',
@@ -116,6 +167,16 @@ def targets(default_method: str) -> list:
         dict(variant='tcp', codec='msgpack', label='fanin',
              kind='ratio_min', value=2.0,
              text='tcp+msgpack: fanin >= 2x raw floor'),
+        dict(variant='tcp', codec='msgpack', label='bidir p50',
+             kind='ratio_max', value=1.0, ratio='ratio_to_rpc',
+             text='tcp+msgpack: bidir p50 <= rpc p50'),
+        dict(variant='tcp', codec='msgpack', label='pipeline',
+             kind='ratio_min', value=5.0,
+             text='tcp+msgpack: pipeline >= 5x mp.Queue (1 item per put)'),
+        dict(variant='tcp', codec='msgpack', label='pipeline',
+             kind='ratio_min', value=0.7, ratio='ratio_to_floor_batched',
+             text='tcp+msgpack: pipeline >= 0.7x mp.Queue-batch64 '
+                  '(64 items per put)'),
     ]
     for v in ('nng+tcp', 'nng+ipc', 'zmq+tcp', 'zmq+ipc'):
         out.append(dict(variant=v, codec='msgpack', label='rpc p50',
@@ -138,7 +199,7 @@ def evaluate_targets(rows: list, default_method: str) -> list:
         if t['kind'] == 'max':
             got = r.get('median') if r else None
         else:
-            got = r.get('ratio_to_floor') if r else None
+            got = r.get(t.get('ratio', 'ratio_to_floor')) if r else None
         t['observed'] = got
         if got is None:
             t['status'] = 'n/a'
@@ -168,8 +229,7 @@ def markdown(rows: list, target_results: list, header: str = '') -> str:
                    if r['n_samples'] > 1 else '')
         else:
             med, rng = 'ERROR', ''
-        ratio = (f"{r['ratio_to_floor']:.2f}x"
-                 if 'ratio_to_floor' in r else '')
+        ratio = ratio_text(r)
         if r['errors'] and 'median' in r:
             rng += f" ({len(r['errors'])} failed)"
         lines.append(f"| {r['label']} | {r['variant']} | {r['codec']} | "
@@ -193,7 +253,11 @@ def markdown(rows: list, target_results: list, header: str = '') -> str:
     lines += ['', 'vs floor = runtime median / floor median over the same '
               "transport library (codec 'floor': no runtime, no envelope, "
               'msgpack payloads); for latencies lower is better, for '
-              'throughputs higher is better.', '',
+              'throughputs higher is better. bidir is compared with rpc\'s '
+              'floor, and with the rpc row of its variant and codec '
+              '("of rpc"); pipeline with the multiprocessing.Queue chains '
+              '(mp.Queue: one item per put; "of batch64": 64 per put), '
+              'the floors of every variant.', '',
               'Targets (reported, not asserted):', '',
               '| target | observed | status |', '|---|---:|---|']
     for t in target_results:

@@ -3,10 +3,13 @@
     python -m benchmarks._run <workload> <variant> <codec> [--n N]
         [--warmup W] [--start-method M] [--floor]
 
-``workload`` is spawn, rpc, stream_small, stream_large or fanin; ``variant``
-a transport with its scheme (tcp, uds, nng+tcp, nng+ipc, zmq+tcp,
-zmq+ipc); with ``--floor`` the workload runs over the variant's library
-directly (see :mod:`benchmarks._floor`) and ``codec`` is ignored.
+``workload`` is spawn, rpc, bidir, stream_small, stream_large, fanin or
+pipeline; ``variant`` a transport with its scheme (tcp, uds, nng+tcp,
+nng+ipc, zmq+tcp, zmq+ipc); with ``--floor`` the workload runs over the
+variant's library directly (see :mod:`benchmarks._floor`) and ``codec`` is
+ignored. The pipeline's floors are not a transport's: they are
+``pipeline mp.Queue`` and ``pipeline mp.Queue-batch64`` with ``--floor``
+(processes chained by ``multiprocessing.Queue``, one item or 64 per put).
 
 The last stdout line is ``BENCH_RESULT {json}``: ``{"ok": true,
 "metrics": {...}}`` or ``{"ok": false, "error": "..."}``.
@@ -97,6 +100,35 @@ async def w_rpc(args):
     return latency_metrics(lat)
 
 
+async def w_bidir(args):
+    """Round trips over an open two-way stream: send one item, receive
+    its echo (the cost of one hop between two stages)."""
+    import tractor
+    from ._floor import latency_metrics
+    from ._workloads import small_msg
+    async with tractor.open_nursery() as an:
+        portal = await an.start_actor('echo', rpc_module_paths=[_mod()])
+        async with portal.open_context(_mod(), 'echo') as (ctx, _):
+            async with ctx.open_stream() as stream:
+                send, receive = stream.send, stream.receive
+                for i in range(args.warmup):
+                    await send(small_msg(i))
+                    await receive()
+                gc.collect()
+                pc = time.perf_counter_ns
+                lat = []
+                for i in range(args.n):
+                    msg = small_msg(i)
+                    t0 = pc()
+                    await send(msg)
+                    got = await receive()
+                    lat.append(pc() - t0)
+                if got['seq'] != args.n - 1:
+                    raise AssertionError(f'last echo was {got!r}')
+        await an.cancel()
+    return latency_metrics(lat)
+
+
 async def _consume(portal, func, **kw):
     count = 0
     size = 0
@@ -172,12 +204,48 @@ async def w_fanin(args):
     return {'msgs_per_s': total / dt, 'seconds': dt, 'count': total}
 
 
+async def w_pipeline(args):
+    """source -> square -> root: the square stage opens its upstream
+    itself (by name) and yields x*x one at a time; the root consumes with
+    ``open_stream_from``. Timed from the root's call (both stages already
+    up) to the last item, so the square stage's lookup and connection to
+    the source are inside the time (``first_item_ms`` shows them)."""
+    import tractor
+    from ._workloads import pipe_total
+    n = args.n
+    async with tractor.open_nursery() as an:
+        source = await an.start_actor('source', rpc_module_paths=[_mod()])
+        square = await an.start_actor('square', rpc_module_paths=[_mod()])
+        await source.run(_mod(), 'noop')
+        await square.run(_mod(), 'noop')
+        gc.collect()
+        count = total = 0
+        first = None
+        t0 = time.perf_counter()
+        async with square.open_stream_from(_mod(), 'pipe_square',
+                                           upstream='source',
+                                           n=n) as stream:
+            async for x in stream:
+                if first is None:
+                    first = time.perf_counter()
+                count += 1
+                total += x
+        dt = time.perf_counter() - t0
+        await an.cancel()
+    if count != n or total != pipe_total(n):
+        raise AssertionError(f'got {count} of {n} items, total {total}')
+    return {'items_per_s': count / dt, 'seconds': dt, 'count': count,
+            'first_item_ms': (first - t0) * 1e3 if first else None}
+
+
 WORKLOADS = {
     'spawn': w_spawn,
     'rpc': w_rpc,
+    'bidir': w_bidir,
     'stream_small': w_stream_small,
     'stream_large': w_stream_large,
     'fanin': w_fanin,
+    'pipeline': w_pipeline,
 }
 
 
@@ -193,6 +261,8 @@ def run_runtime(args) -> dict:
 def run_floor(args) -> dict:
     import trio
     from . import _floor
+    if args.workload == 'pipeline':
+        return _floor.measure_pipeline(args.variant, args.n)
     return trio.run(_floor.measure, args.variant, args.workload, args.n,
                     args.warmup)
 

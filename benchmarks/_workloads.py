@@ -6,6 +6,8 @@ sides of every comparison build exactly the same messages.
 """
 from __future__ import annotations
 
+import tractor
+
 #: the module path child actors are asked to expose
 MODULE = __name__
 
@@ -44,3 +46,35 @@ async def stream_large(n: int, codec: str = 'msgpack'):
     payload = large_payload(codec)
     for _ in range(n):
         yield payload
+
+
+@tractor.context
+async def echo(ctx) -> None:
+    """The bidir workload's callee: sends back every item it receives,
+    one at a time, over the context's two-way stream."""
+    await ctx.started()
+    async with ctx.open_stream() as stream:
+        async for item in stream:
+            await stream.send(item)
+
+
+# -- the pipeline workload's stages: plain user code, one item at a time --
+async def pipe_source(n: int):
+    """The first stage: the ints 0 .. n-1, yielded one by one."""
+    for i in range(n):
+        yield i
+
+
+async def pipe_square(upstream: str, n: int):
+    """The middle stage: finds ``upstream`` (the source actor) by name,
+    streams from it and yields the square of each item, one by one."""
+    async with tractor.wait_for_actor(upstream) as source:
+        async with source.open_stream_from(MODULE, 'pipe_source',
+                                           n=n) as stream:
+            async for x in stream:
+                yield x * x
+
+
+def pipe_total(n: int) -> int:
+    """What the sink's items add up to: the sum of i*i for i < n."""
+    return (n - 1) * n * (2 * n - 1) // 6

@@ -23,3 +23,8 @@ def test_quick_benchmark_run(tmp_path):
         proc.stdout[-2000:]
     data = json.loads(out.read_text())
     assert data
+    # every workload the CLI knows was planned and has rows (a new one
+    # that the plan forgets would otherwise pass unnoticed)
+    asked = set(data['config']['workloads']) - {'floor'}
+    seen = {r['workload'] for r in data['rows']}
+    assert asked <= seen, f'no rows for {sorted(asked - seen)}'
