@@ -1,9 +1,11 @@
 """Errors crossing actors: remote errors, unexposed modules, modules that
-fail to import, unknown functions, results the codec cannot carry."""
+fail to import, unknown functions, results the codec cannot carry, refused
+connections."""
 import pytest
 import trio
 
 import tractor
+from tractor_testing import free_port
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -160,3 +162,34 @@ def test_unencodable_result(arb_addr, codec, func):
     assert after == 'still serving'
     if func == 'yields_opaque':
         assert got == [1]
+
+
+# -- a refused connection ------------------------------------------------
+async def dial_nobody(addr):
+    async with tractor.open_portal(addr):
+        raise AssertionError(f'connected to {addr} where nobody listens')
+
+
+def test_refused_connection_is_a_connection_error(transport, arb_addr):
+    """Dialing an address nobody listens on raises a ConnectionError (so
+    ``except OSError`` catches it, as with plain sockets), which is still
+    the transports' one failure type, TransportClosed, on every
+    transport. (For the ipc variants the ``(host, port)`` pair names a
+    socket path nobody is bound to.)"""
+    nobody = ('127.0.0.1', free_port())
+    with pytest.raises(ConnectionError) as exc_info:
+        tractor.run(dial_nobody, nobody, arbiter_addr=arb_addr,
+                    transport=transport)
+    err = exc_info.value
+    assert isinstance(err, tractor.TransportClosed)
+    assert 'cannot connect' in str(err)
+
+
+async def test_refused_channel_connect_is_an_oserror(transport):
+    """The same without a runtime: ``Channel.connect`` straight to a free
+    address."""
+    nobody = ('127.0.0.1', free_port())
+    with trio.fail_after(10):
+        with pytest.raises(OSError) as exc_info:
+            await tractor.Channel.connect(nobody, transport=transport)
+    assert isinstance(exc_info.value, tractor.TransportClosed)
