@@ -128,6 +128,57 @@ def test_module_import_failure_raises_at_spawn(arb_addr, tmp_path,
     assert modname in str(err) or 'refusing to load' in str(err)
 
 
+async def spawn_importers(modname: str, times: int) -> list:
+    """Spawn ``times`` actors serving ``modname`` (start_actor and
+    run_in_actor in turn); return what each spawn raised."""
+    errors = []
+    async with tractor.open_nursery() as n:
+        for i in range(times):
+            with trio.fail_after(30):
+                try:
+                    if i % 2:
+                        await n.start_actor('importer',
+                                            rpc_module_paths=[modname])
+                    else:
+                        await n.run_in_actor('importer', ok,
+                                             rpc_module_paths=[modname])
+                except Exception as err:
+                    errors.append(err)
+                else:
+                    raise AssertionError(f'spawn {i} did not fail')
+    return errors
+
+
+def check_import_errors(errors, times, etype, modname):
+    assert len(errors) == times
+    for i, err in enumerate(errors):
+        # never "ActorFailure: ... exited (code 0) before it was ready":
+        # the child's report must win the race with its exit
+        assert type(err) is tractor.RemoteActorError, (i, err)
+        assert err.type is etype, (i, err)
+        assert modname in str(err), (i, err)
+
+
+def test_import_error_always_wins(transport, arb_addr):
+    """50 spawns of an actor whose module does not exist: every one
+    raises the child's ModuleNotFoundError, whatever the transport."""
+    modname = 'tractor_test_no_such_module'
+    errors = tractor.run(spawn_importers, modname, 50, arbiter_addr=arb_addr,
+                         transport=transport)
+    check_import_errors(errors, 50, ModuleNotFoundError, modname)
+
+
+def test_syntax_error_always_wins(arb_addr, tmp_path, monkeypatch):
+    """The same with a module that exists but does not compile (written
+    to a temporary directory on the children's sys.path, so that it
+    never reaches the test collection)."""
+    modname = 'tractor_test_syntax_error_mod'
+    (tmp_path / f'{modname}.py').write_text('def broken(:\n    pass\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    errors = tractor.run(spawn_importers, modname, 50, arbiter_addr=arb_addr)
+    check_import_errors(errors, 50, SyntaxError, modname)
+
+
 @pytest.mark.parametrize('codec', ['msgpack', 'json'])
 @pytest.mark.parametrize('func', [
     'returns_bytes', 'returns_opaque', 'async_returns_opaque',

@@ -65,6 +65,10 @@ _CREDIT_BYTES = STREAM_WINDOW_BYTES // 2
 
 _cid_counter = itertools.count(1)
 
+#: seconds a child that failed to start waits for its parent to cancel it
+#: (the parent does so once it has read the child's error)
+REPORT_LINGER = 5.0
+
 
 class MsgQueue:
     """An unbounded FIFO between the channel's reader loop and one caller.
@@ -209,6 +213,13 @@ class _ActorLifecycle:
                         await self._parent_chan.send(
                             {'cid': ready_cid,
                              'error': pack_error(err, self.uid)})
+                        # and cancels us once it has read it: exiting
+                        # sooner races our report against the parent's
+                        # watch on our exit, and loses it outright on a
+                        # transport that sends from threads of its own
+                        # (zmq), which die with the process
+                        with trio.move_on_after(REPORT_LINGER):
+                            await trio.sleep_forever()
                         service_n.cancel_scope.cancel()
                         return None
                     await self._parent_chan.send(

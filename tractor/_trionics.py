@@ -33,6 +33,9 @@ log = get_logger(__name__)
 KILL_GRACE = 3.0
 #: seconds a new child has to connect back to its parent
 SPAWN_TIMEOUT = 60.0
+#: seconds the error report of a child that exited in order (code 0)
+#: before it was ready may take to be read after its exit was seen
+REPORT_AFTER_EXIT = 5.0
 
 
 class ActorFailure(RemoteActorError):
@@ -224,7 +227,16 @@ class ActorNursery:
             self._mains_done.set()
 
     async def _wait_ready(self, child: _Child, ready_q: MsgQueue) -> None:
-        """Wait for the child's ready message, or its early death."""
+        """Wait for the child's ready message, or its early death.
+
+        A child that cannot start (a module of ``rpc_module_paths`` fails
+        to import) sends its error, waits for us to cancel it once we
+        have read it, and exits with code 0. Its error must win over its
+        exit, or the user gets "exited before it was ready" instead of
+        the ImportError that says what to fix: if the exit is seen first
+        anyway (a child that stopped waiting), an orderly exit still
+        means the report is on its way, so wait for it, bounded. A crash
+        (non-zero code, a signal) is reported at once."""
         died = None
         msg = None
         async with trio.open_nursery() as n:
@@ -236,13 +248,21 @@ class ActorNursery:
             with trio.fail_after(SPAWN_TIMEOUT):
                 msg = await ready_q.get()
             n.cancel_scope.cancel()
+        if msg is None and died == 0:
+            with trio.move_on_after(REPORT_AFTER_EXIT):
+                msg = await ready_q.get()
         if msg is None:
             raise ActorFailure(
                 f'actor {child.uid} exited (code {died}) before it was ready;'
                 f' see its stderr above', 'ActorFailure', child.uid)
         if 'error' in msg:
             child.cancel_requested = True
-            raise unpack_error(msg['error'])
+            err = unpack_error(msg['error'])
+            # it waits for this before it exits (see Actor._async_main)
+            chans = self._actor._peers.get(child.uid)
+            if chans:
+                await Portal(chans[0], self._actor).cancel_actor()
+            raise err
         chan = await self._actor.wait_for_peer(child.uid)
         child.portal = Portal(chan, self._actor)
         child.portal._on_cancel = child.note_cancel
