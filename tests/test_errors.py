@@ -1,6 +1,9 @@
 """Errors crossing actors: remote errors, unexposed modules, modules that
 fail to import, unknown functions, results the codec cannot carry, refused
-connections."""
+connections, errors relayed through a tree."""
+import os
+import signal
+
 import pytest
 import trio
 
@@ -71,6 +74,9 @@ def test_remote_error_has_type_and_traceback(arb_addr, func, etype, text):
     assert err.type is etype
     assert err.type_name == etype.__name__
     assert err.actor_uid[0] == 'callee'
+    # raised where it was called: its own source, no relay
+    assert err.src_type is etype and err.src_type_name == etype.__name__
+    assert err.relay_path == [err.actor_uid]
     # the remote traceback names the remote function and its module
     assert func in err.remote_traceback
     assert 'test_errors.py' in err.remote_traceback
@@ -90,6 +96,8 @@ def test_unknown_function(arb_addr):
         _run_daemon_call(arb_addr, 'no_such_function')
     err = exc_info.value
     assert err.type is tractor.NoSuchFunction
+    # where it is raised, `except AttributeError` catches it
+    assert issubclass(err.type, AttributeError)
     assert 'no_such_function' in str(err)
 
 
@@ -244,3 +252,86 @@ async def test_refused_channel_connect_is_an_oserror(transport):
         with pytest.raises(OSError) as exc_info:
             await tractor.Channel.connect(nobody, transport=transport)
     assert isinstance(exc_info.value, tractor.TransportClosed)
+
+
+# -- errors relayed up a tree ------------------------------------------
+async def leaf_fails():
+    raise ValueError(f'leaf failed: {tractor.current_actor().uid[1]}')
+
+
+async def leaf_dies():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+async def middle_runs_leaf(how, leaf_func):
+    """The middle of a 3-level tree: runs ``leaf_func`` in a child of its
+    own and lets its error go up."""
+    async with tractor.open_nursery() as n:
+        if how == 'run_in_actor':
+            await n.run_in_actor('leaf', globals()[leaf_func])
+        else:
+            portal = await n.start_actor('leaf', rpc_module_paths=[__name__])
+            await portal.run(__name__, leaf_func)
+
+
+async def root_of_three(how, leaf_func):
+    portal = None
+    try:
+        async with tractor.open_nursery() as n:
+            portal = await n.run_in_actor('middle', middle_runs_leaf,
+                                          how=how, leaf_func=leaf_func)
+    except tractor.RemoteActorError as err:
+        return err, portal.channel.uid
+    raise AssertionError('no error came up')
+
+
+@pytest.mark.parametrize('how', ['run_in_actor', 'portal.run'])
+def test_relayed_error_keeps_type_and_path(arb_addr, how):
+    """root -> middle -> leaf, the leaf raises ValueError: the root sees
+    what the middle raised (a RemoteActorError) as ``.type``, the leaf's
+    ValueError as ``.src_type``, and the two actors it crossed, leaf
+    first, as ``.relay_path``."""
+    err, middle_uid = tractor.run(root_of_three, how, 'leaf_fails',
+                                  arbiter_addr=arb_addr)
+    assert err.type is tractor.RemoteActorError
+    assert err.type_name == 'RemoteActorError'
+    assert err.src_type is ValueError
+    assert err.src_type_name == 'ValueError'
+    assert err.actor_uid == middle_uid
+    leaf_uuid = str(err).split('leaf failed: ')[1].split()[0]
+    assert err.relay_path == [('leaf', leaf_uuid), middle_uid]
+    # the leaf's own message and traceback, once, and the path in words
+    text = str(err)
+    assert text.startswith(f'ValueError: leaf failed: {leaf_uuid}')
+    assert 'leaf_fails' in err.remote_traceback
+    assert text.count('leaf_fails') == err.remote_traceback.count(
+        'leaf_fails')
+    assert f'relayed by {middle_uid}' in text
+
+
+def test_relayed_actor_failure_has_a_type(arb_addr):
+    """An ActorFailure (the leaf was SIGKILLed) raised in the middle and
+    relayed to the root is named: ``.type`` and ``.src_type`` are
+    ActorFailure."""
+    err, middle_uid = tractor.run(root_of_three, 'run_in_actor',
+                                  'leaf_dies', arbiter_addr=arb_addr)
+    assert err.type is tractor.ActorFailure
+    assert err.src_type is tractor.ActorFailure
+    assert [u[0] for u in err.relay_path] == ['leaf', 'middle']
+    assert err.relay_path[-1] == middle_uid
+    assert 'died' in str(err)
+
+
+def test_error_from_an_older_peer_is_read():
+    """An error packed without ``src_type`` and ``relay`` (an older
+    peer) reads as raised by the peer that sent it."""
+    from tractor._exceptions import unpack_error
+    err = unpack_error({'type': 'KeyError', 'msg': "'k'", 'tb': 'tb text',
+                        'uid': ['old', 'u1']})
+    assert err.type is KeyError and err.src_type is KeyError
+    assert err.relay_path == [('old', 'u1')]
+    assert err.actor_uid == ('old', 'u1')
+    assert "KeyError: 'k'" in str(err)
+    odd = unpack_error({'type': 'KeyError', 'uid': 5})
+    assert isinstance(odd, tractor.RemoteActorError)
+    assert 'malformed' in str(odd)

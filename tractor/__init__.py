@@ -6,9 +6,11 @@ spawns actors (processes) that run functions for each other through
 """
 from ._actor import Actor
 from ._arbiter import Arbiter
-from ._channel import Channel, HandshakeError
+from ._channel import Channel
 from ._discovery import find_actor, get_arbiter, wait_for_actor
 from ._exceptions import (
+    ActorFailure,
+    HandshakeError,
     ModuleNotExposed,
     NoResult,
     NoSuchFunction,
@@ -18,7 +20,7 @@ from ._portal import Portal, open_portal
 from ._root import run, run_daemon
 from ._state import current_actor
 from ._streaming import Context, stream
-from ._trionics import ActorFailure, ActorNursery, open_nursery
+from ._trionics import ActorNursery, open_nursery
 from .codecs import EncodeError, DecodeError, UnknownCodec
 from .transports import TransportClosed, UnknownTransport
 from . import log

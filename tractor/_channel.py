@@ -51,6 +51,7 @@ from typing import Any, AsyncIterator, Optional
 import trio
 
 from . import _auth
+from ._exceptions import HandshakeError
 from .codecs import Batch, Codec, get_codec
 from .transports import (
     Addr,
@@ -85,11 +86,6 @@ HANDSHAKE_TIMEOUT = float(os.environ.get('TRACTOR_HANDSHAKE_TIMEOUT', 10.0))
 def _whole(frame):
     """A frame as one buffer, even if a peer sent it in parts."""
     return b''.join(frame) if type(frame) is list else frame
-
-
-class HandshakeError(TransportClosed):
-    """The peer is not a compatible, authenticated tractor actor: wrong
-    protocol version, codec or secret, or not tractor at all."""
 
 
 class Channel:

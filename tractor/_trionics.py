@@ -22,7 +22,7 @@ import trio
 
 from . import _state, _spawn
 from ._actor import Actor, MsgQueue, _cid_counter
-from ._exceptions import RemoteActorError, unpack_error
+from ._exceptions import ActorFailure, unpack_error
 from ._portal import Portal
 from .log import get_logger
 from .transports import Addr, TransportClosed
@@ -36,11 +36,6 @@ SPAWN_TIMEOUT = 60.0
 #: seconds the error report of a child that exited in order (code 0)
 #: before it was ready may take to be read after its exit was seen
 REPORT_AFTER_EXIT = 5.0
-
-
-class ActorFailure(RemoteActorError):
-    """A child actor died without reporting an error: killed, crashed, or
-    unreachable."""
 
 
 class _Child:
