@@ -11,6 +11,7 @@ from ._discovery import find_actor, get_arbiter, wait_for_actor
 from ._exceptions import (
     ActorFailure,
     HandshakeError,
+    MessageTooLarge,
     ModuleNotExposed,
     NoResult,
     NoSuchFunction,
@@ -30,7 +31,8 @@ __version__ = '0.2.0.dev0'
 __all__ = [
     'Actor', 'ActorFailure', 'ActorNursery', 'Arbiter', 'Channel',
     'Context', 'DecodeError', 'EncodeError', 'HandshakeError',
-    'ModuleNotExposed', 'NoResult', 'NoSuchFunction', 'Portal',
+    'MessageTooLarge', 'ModuleNotExposed', 'NoResult', 'NoSuchFunction',
+    'Portal',
     'RemoteActorError', 'TransportClosed', 'UnknownCodec',
     'UnknownTransport', 'current_actor', 'find_actor', 'get_arbiter', 'log',
     'open_nursery', 'open_portal', 'run', 'run_daemon', 'stream',

@@ -93,10 +93,22 @@ class HandshakeError(TransportClosed):
     protocol version, codec or secret, or not tractor at all."""
 
 
+class MessageTooLarge(EncodeError, ValueError):
+    """A message whose encoding is larger than the transport's
+    ``max_frame``: refused before anything is sent, so the channel stays
+    usable. Raised where the message was sent: in the caller for an
+    argument, in the callee for a result (which the caller then gets as a
+    ``RemoteActorError`` of this type). An ``EncodeError`` (the value
+    cannot be sent as it is) and a ``ValueError`` (it is too big), never
+    a ``TransportClosed``: nothing is wrong with the connection. (Compare
+    ``FrameTooLarge``: a peer *announced* an oversized frame, and the
+    connection is dropped.)"""
+
+
 #: the non-builtin errors an actor may report, by name
 _TYPES = {cls.__name__: cls for cls in (
     RemoteActorError, ActorFailure, ModuleNotExposed, NoSuchFunction,
-    NoResult, HandshakeError,
+    NoResult, HandshakeError, MessageTooLarge,
     TransportError, TransportClosed, FrameTooLarge, UnknownTransport,
     CodecError, EncodeError, DecodeError, UnknownCodec,
     trio.TooSlowError,
@@ -110,20 +122,55 @@ def _lookup_type(name: str):
     return _TYPES.get(name)
 
 
+#: characters of an error's message, and of its traceback, that are sent
+#: (the start of the message, the end of the traceback): an error report
+#: must always fit in a frame, or the error it reports is lost
+MSG_MAX = 16 * 1024
+TB_MAX = 32 * 1024
+
+
+#: characters of one traceback line that are sent (a long error message
+#: fills the last line of its traceback)
+TB_LINE_MAX = 2 * 1024
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` without what is past ``limit`` characters, saying so."""
+    if len(text) <= limit:
+        return text
+    return f'{text[:limit]} [... {len(text) - limit} characters cut ...]'
+
+
+def _cut_tb(tb: str) -> str:
+    """A traceback with every line and the whole cut to size: the end,
+    where the error was raised, is what is kept."""
+    if len(tb) <= TB_MAX:
+        return tb
+    lines = [_cut(line.rstrip('\n'), TB_LINE_MAX) + '\n'
+             for line in tb.splitlines()]
+    tb = ''.join(lines)
+    if len(tb) <= TB_MAX:
+        return tb
+    return (f'[... {len(tb) - TB_MAX} characters cut ...]\n'
+            + tb[-TB_MAX:])
+
+
 def pack_error(exc: BaseException, uid) -> dict:
     """An error as a codec-safe message body (see the module docstring).
     A ``RemoteActorError`` being passed on keeps its original type,
     message and traceback and adds ``uid`` to its relay path."""
     if isinstance(exc, RemoteActorError):
         path = [list(u) for u in exc.relay_path]
-        return {'type': type(exc).__name__, 'msg': exc._src_msg,
-                'tb': exc.remote_traceback, 'uid': list(uid),
-                'src_type': exc.src_type_name,
+        return {'type': type(exc).__name__,
+                'msg': _cut(exc._src_msg, MSG_MAX),
+                'tb': _cut_tb(exc.remote_traceback),
+                'uid': list(uid), 'src_type': exc.src_type_name,
                 'relay': path + [list(uid)]}
     tname = type(exc).__name__
     tb = ''.join(traceback.format_exception(type(exc), exc,
                                             exc.__traceback__))
-    return {'type': tname, 'msg': str(exc), 'tb': tb, 'uid': list(uid),
+    return {'type': tname, 'msg': _cut(str(exc), MSG_MAX),
+            'tb': _cut_tb(tb), 'uid': list(uid),
             'src_type': tname, 'relay': [list(uid)]}
 
 

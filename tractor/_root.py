@@ -15,7 +15,12 @@ from ._channel import Channel, HandshakeError
 from ._trionics import _collapse
 from .codecs import get_codec
 from .log import get_console_log, get_logger
-from .transports import Addr, TransportClosed, get_transport
+from .transports import (
+    DEFAULT_MAX_FRAME,
+    Addr,
+    TransportClosed,
+    get_transport,
+)
 from .transports._addr import default_bind_toward
 
 log = get_logger(__name__)
@@ -85,6 +90,7 @@ def run(
     bind_addr=None,
     advertise_addr=None,
     heartbeat: tuple | None = None,
+    max_frame: int | None = None,
     **kwargs,
 ) -> Any:
     """Run ``async_fn(*args, **kwargs)`` in a new root actor and return its
@@ -100,7 +106,10 @@ def run(
     ``$TRACTOR_TRANSPORT`` and ``$TRACTOR_CODEC``, else ``tcp`` and
     ``msgpack``, so an unchanged program can be run over any transport.
     ``heartbeat=(interval, timeout)``
-    tunes how fast a silent peer is declared dead.
+    tunes how fast a silent peer is declared dead. ``max_frame`` is the
+    largest message, in encoded bytes, that any actor of the tree sends
+    or accepts (else ``$TRACTOR_MAX_FRAME``, else 64 MiB); a larger one
+    raises :class:`MessageTooLarge` where it is sent.
 
     Several hosts: ``arbiter_addr=('10.0.0.1', 1616)`` joins (or, on
     10.0.0.1, becomes) the arbiter there. A root that joins listens by
@@ -125,7 +134,8 @@ def run(
         arbiter_addr = _env_arbiter_addr() or DEFAULT_ARBITER
     codec = codec or os.environ.get('TRACTOR_CODEC') or 'msgpack'
     # fail fast, with the list of choices, on a misspelt name
-    get_transport(transport)
+    tr = get_transport(transport)
+    max_frame = _max_frame(max_frame)
     _malloc.tune()
     get_codec(codec)
     _state._spawn_method = _spawn.check_start_method(start_method)
@@ -134,6 +144,10 @@ def run(
     if secret is not None:
         _auth.set_secret(secret)
     secret_bytes = _auth.get_secret(secret)
+    # the transport instance is shared by the whole process: its limit is
+    # this tree's for the run (children get it in their config) and the
+    # previous one again after
+    before, tr.max_frame = tr.max_frame, max_frame
     try:
         return trio.run(functools.partial(
             _start_root, async_fn, args, name=name, arbiter_addr=arbiter_addr,
@@ -148,7 +162,37 @@ def run(
             raise
         raise exc from None
     finally:
+        tr.max_frame = before
         _state._set_current_actor(None)
+
+
+#: the bounds of max_frame: room for any runtime message (an error report
+#: is up to ~200 KB, see _exceptions.MSG_MAX), and the largest frame the
+#: tcp transport's 4-byte length prefix can announce
+_MIN_FRAME, _MAX_FRAME = 1024 * 1024, 2**32 - 1
+
+
+def _max_frame(value) -> int:
+    """``max_frame`` as given to :func:`run`, else ``$TRACTOR_MAX_FRAME``,
+    else the transports' default, checked."""
+    where = 'max_frame'
+    if value is None:
+        env = os.environ.get('TRACTOR_MAX_FRAME', '').strip()
+        if not env:
+            return DEFAULT_MAX_FRAME
+        where = '$TRACTOR_MAX_FRAME'
+        try:
+            value = int(env)
+        except ValueError:
+            raise ValueError(
+                f'$TRACTOR_MAX_FRAME={env!r}: expected a number of bytes, '
+                f'like {DEFAULT_MAX_FRAME}') from None
+    if (not isinstance(value, int) or isinstance(value, bool)
+            or not _MIN_FRAME <= value <= _MAX_FRAME):
+        raise ValueError(
+            f'{where}={value!r}: expected a number of bytes from '
+            f'{_MIN_FRAME} to {_MAX_FRAME} (default {DEFAULT_MAX_FRAME})')
+    return value
 
 
 def _env_arbiter_addr():

@@ -25,7 +25,7 @@ from ._actor import Actor, MsgQueue, _cid_counter
 from ._exceptions import ActorFailure, unpack_error
 from ._portal import Portal
 from .log import get_logger
-from .transports import Addr, TransportClosed
+from .transports import Addr, TransportClosed, get_transport
 
 log = get_logger(__name__)
 
@@ -169,6 +169,7 @@ class ActorNursery:
             'ready_cid': ready_cid,
             'secret': actor.secret,
             'heartbeat': actor.heartbeat,
+            'max_frame': get_transport(actor.transport).max_frame,
             'start_method': _state._spawn_method,
         }
 
