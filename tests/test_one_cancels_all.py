@@ -138,8 +138,12 @@ def test_error_in_grandchild_reaches_root(arb_addr):
 
     with pytest.raises(tractor.RemoteActorError) as exc_info:
         tractor.run(main, arbiter_addr=arb_addr)
-    assert exc_info.value.type is AssertionError
-    assert 'remote assertion' in str(exc_info.value)
+    err = exc_info.value
+    # the middle actor raised the leaf's error as a RemoteActorError
+    assert err.type is tractor.RemoteActorError
+    assert err.src_type is AssertionError
+    assert [uid[0] for uid in err.relay_path] == ['leaf', 'middle']
+    assert 'remote assertion' in str(err)
 
 
 async def spawn_failing_child():

@@ -6,10 +6,13 @@ spawns actors (processes) that run functions for each other through
 """
 from ._actor import Actor
 from ._arbiter import Arbiter
-from ._channel import Channel, HandshakeError
+from ._channel import Channel
 from ._discovery import find_actor, get_arbiter, wait_for_actor
 from ._exceptions import (
+    ActorFailure,
     ContextCancelled,
+    HandshakeError,
+    MessageTooLarge,
     ModuleNotExposed,
     NoResult,
     NoSuchFunction,
@@ -20,7 +23,7 @@ from ._root import open_root_actor, run, run_daemon
 from ._state import current_actor
 from ._strategies import one_for_all, one_for_one, rest_for_one
 from ._streaming import Context, MsgStream, context, stream
-from ._trionics import ActorFailure, ActorNursery, open_nursery
+from ._trionics import ActorNursery, open_nursery
 from .codecs import EncodeError, DecodeError, UnknownCodec
 from .transports import TransportClosed, UnknownTransport
 from . import log
@@ -30,10 +33,10 @@ __version__ = '0.2.0.dev0'
 __all__ = [
     'Actor', 'ActorFailure', 'ActorNursery', 'Arbiter', 'Channel',
     'Context', 'ContextCancelled', 'DecodeError', 'EncodeError',
-    'HandshakeError', 'ModuleNotExposed', 'MsgStream', 'NoResult',
-    'NoSuchFunction', 'Portal', 'RemoteActorError', 'TransportClosed',
-    'UnknownCodec', 'UnknownTransport', 'context', 'current_actor',
-    'find_actor', 'get_arbiter', 'log', 'open_nursery', 'open_portal',
-    'one_for_all', 'one_for_one', 'open_root_actor', 'rest_for_one', 'run',
-    'run_daemon', 'stream', 'wait_for_actor',
+    'HandshakeError', 'MessageTooLarge', 'ModuleNotExposed', 'MsgStream',
+    'NoResult', 'NoSuchFunction', 'Portal', 'RemoteActorError',
+    'TransportClosed', 'UnknownCodec', 'UnknownTransport', 'context',
+    'current_actor', 'find_actor', 'get_arbiter', 'log', 'open_nursery',
+    'open_portal', 'one_for_all', 'one_for_one', 'open_root_actor',
+    'rest_for_one', 'run', 'run_daemon', 'stream', 'wait_for_actor',
 ]

@@ -41,6 +41,10 @@ from .transports._addr import advertised_addr
 log = get_logger(__name__)
 
 
+#: seconds a child that failed to start waits for its parent to cancel it
+#: (the parent does so once it has read the child's error)
+REPORT_LINGER = 5.0
+
 _SYNC, _ASYNC, _AGEN, _STREAM, _CONTEXT = (
     'sync', 'async', 'agen', 'stream', 'context')
 
@@ -116,6 +120,13 @@ class _ActorLifecycle:
             except Exception as err:
                 await self._parent_chan.send(
                     {'cid': ready_cid, 'error': pack_error(err, self.uid)})
+                # and wait for the parent to cancel us once it has read it:
+                # exiting sooner races our report against the parent's
+                # watch on our exit, and loses it outright on a transport
+                # that sends from threads of its own (zmq), which die with
+                # the process
+                with trio.move_on_after(REPORT_LINGER):
+                    await trio.sleep_forever()
                 return
             await self._parent_chan.send(
                 {'cid': ready_cid, 'return': str(self.accept_addr)})
@@ -625,6 +636,11 @@ class Actor(_ActorLifecycle):
                 f'{ns}.{func} is a @tractor.context function: call it with '
                 f'`async with portal.open_context(...)`')
         raise error_from(msg, chan, f'{ns}.{func}()')
+
+    def peer_channel(self, uid: tuple) -> Optional[Channel]:
+        """A channel to the actor ``uid``, if one is connected."""
+        chans = self._peers.get(uid)
+        return chans[0] if chans else None
 
     async def wait_for_peer(self, uid: tuple) -> Channel:
         """Wait until the actor ``uid`` has connected to us."""

@@ -51,8 +51,10 @@ from typing import Any, AsyncIterator, Optional
 import trio
 
 from . import _auth
+from ._exceptions import HandshakeError, MessageTooLarge
 from .codecs import Batch, Codec, get_codec
 from .transports import (
+    DEFAULT_MAX_FRAME,
     Addr,
     FrameStream,
     TransportClosed,
@@ -87,11 +89,6 @@ HANDSHAKE_TIMEOUT = float(os.environ.get('TRACTOR_HANDSHAKE_TIMEOUT', 10.0))
 def _whole(frame):
     """A frame as one buffer, even if a peer sent it in parts."""
     return b''.join(frame) if type(frame) is list else frame
-
-
-class HandshakeError(TransportClosed):
-    """The peer is not a compatible, authenticated tractor actor: wrong
-    protocol version, codec or secret, or not tractor at all."""
 
 
 class Channel:
@@ -253,8 +250,32 @@ class Channel:
 
     # -- messages ------------------------------------------------------
     async def send(self, msg: Any) -> None:
-        """Send ``msg`` now (after anything :meth:`send_buffered` queued)."""
-        await self._send_now(self._encode(msg))
+        """Send ``msg`` now (after anything :meth:`send_buffered` queued).
+        Raises :class:`MessageTooLarge` for a message over ``max_frame``,
+        before anything is sent."""
+        data = self._encode(msg)
+        if type(data) is not bytes or len(data) > self.max_frame:
+            size = frame_size(data)
+            if size > self.max_frame:
+                raise self._refuse(size)
+        await self._send_now(data)
+
+    def _refuse(self, size: int) -> MessageTooLarge:
+        """The error for a message of ``size`` bytes over ``max_frame``.
+        Checked here, before the transport sees it, so that it is one
+        check for every transport, the channel stays usable (a transport
+        refusing the frame would raise TransportClosed, and the peer
+        would drop a connection that announced it), and the user learns
+        the size, the limit and how to raise it."""
+        return MessageTooLarge(
+            f'a message of {size} bytes is too large to send to '
+            f'{self.uid or self.raddr} over '
+            f'{self.transport or "this transport"}: the limit is '
+            f'max_frame={self.max_frame} bytes, and nothing was sent. '
+            f'Send large data in pieces (stream it from an async '
+            f'generator), or raise the limit for the whole tree with '
+            f'tractor.run(..., max_frame=N) or $TRACTOR_MAX_FRAME=N '
+            f'(every program of a cluster must use the same)')
 
     async def _send_now(self, data) -> None:
         self._tx += 1
@@ -280,9 +301,11 @@ class Channel:
         ``BATCH_BYTES`` are waiting. Streams use this so that a burst of
         small messages costs one system call instead of one each; order with
         :meth:`send` is preserved. Returns the encoded size, for flow
-        control."""
+        control. Raises :class:`MessageTooLarge` like :meth:`send`."""
         data = self._encode(msg)
         size = frame_size(data)
+        if size > self.max_frame:
+            raise self._refuse(size)
         if not self._service_running:
             await self._send_now(data)
             return size
@@ -320,7 +343,7 @@ class Channel:
         """``frames`` with each run of small whole frames joined into one
         batch frame (kept under the transport's ``max_frame``)."""
         join = self._join
-        limit = self.stream.max_frame - 64  # room for the batch's framing
+        limit = self.max_frame - 64  # room for the batch's framing
         out: list = []
         run: list = []
         size = 0
@@ -531,6 +554,12 @@ class Channel:
     def dead_reason(self) -> str | None:
         """Why the peer was declared dead (liveness), if it was."""
         return None if self._dead is None else str(self._dead)
+
+    @property
+    def max_frame(self) -> int:
+        """The largest message this channel sends (see ``_refuse``): its
+        stream's limit, which is the transport's."""
+        return getattr(self.stream, 'max_frame', DEFAULT_MAX_FRAME)
 
     @property
     def connected(self) -> bool:

@@ -39,6 +39,11 @@ def main(config: dict) -> None:
 
 def _build_actor(config: dict):
     from ._actor import Actor
+    from .transports import get_transport
+    if config.get('max_frame'):
+        # the tree's limit (see tractor.run): a process-wide setting of
+        # the transport, like the secret, made before any socket exists
+        get_transport(config['transport']).max_frame = config['max_frame']
     return Actor(
         config['name'],
         uid=config['uid'],

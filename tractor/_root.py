@@ -15,7 +15,12 @@ from ._channel import Channel, HandshakeError
 from ._exceptions import BaseExceptionGroup, collapse
 from .codecs import get_codec
 from .log import get_console_log, get_logger
-from .transports import Addr, TransportClosed, get_transport
+from .transports import (
+    DEFAULT_MAX_FRAME,
+    Addr,
+    TransportClosed,
+    get_transport,
+)
 from .transports._addr import default_bind_toward
 
 log = get_logger(__name__)
@@ -65,7 +70,7 @@ async def _bind_root(*, name, arbiter_addr, transport, codec, secret,
 
 
 def _root_config(*, arbiter_addr, transport, codec, start_method, loglevel,
-                 secret, rpc_module_paths, **rest) -> dict:
+                 secret, rpc_module_paths, max_frame, **rest) -> dict:
     """Options with the environment's defaults filled in, checked before
     anything is bound; and the process-wide settings they imply."""
     transport = transport or os.environ.get('TRACTOR_TRANSPORT') or 'tcp'
@@ -75,6 +80,7 @@ def _root_config(*, arbiter_addr, transport, codec, start_method, loglevel,
     # fail fast, with the list of choices, on a misspelt name
     get_transport(transport)
     get_codec(codec)
+    _max_frame(max_frame)
     method = _spawn.check_start_method(start_method)
     _malloc.tune()
     _state._spawn_method = method
@@ -103,6 +109,7 @@ async def open_root_actor(
     bind_addr=None,
     advertise_addr=None,
     heartbeat: tuple | None = None,
+    max_frame: int | None = None,
 ) -> AsyncIterator[Actor]:
     """Run the root actor of a tree around the block, inside the trio
     program (or pytest-trio test) that is already running::
@@ -125,15 +132,21 @@ async def open_root_actor(
         loglevel=loglevel, transport=transport, codec=codec,
         rpc_module_paths=rpc_module_paths, statespace=statespace,
         secret=secret, bind_addr=bind_addr, advertise_addr=advertise_addr,
-        heartbeat=heartbeat)
-    actor, accept, listener = await _bind_root(**cfg)
-    _state._set_current_actor(actor)
+        heartbeat=heartbeat, max_frame=max_frame)
+    # the transport instance is shared by the whole process: its limit is
+    # this tree's while the root runs (children get it in their config)
+    # and the previous one again after
+    tr = get_transport(cfg['transport'])
+    before, tr.max_frame = tr.max_frame, _max_frame(max_frame)
     try:
+        actor, accept, listener = await _bind_root(**cfg)
+        _state._set_current_actor(actor)
         async with actor.serving(accept, listener=listener):
             actor.load_modules()
             await actor.register()
             yield actor
     finally:
+        tr.max_frame = before
         _state._set_current_actor(None)
 
 
@@ -157,6 +170,7 @@ def run(
     bind_addr=None,
     advertise_addr=None,
     heartbeat: tuple | None = None,
+    max_frame: int | None = None,
     **kwargs,
 ) -> Any:
     """Run ``async_fn(*args, **kwargs)`` in a new root actor and return its
@@ -173,7 +187,10 @@ def run(
     ``$TRACTOR_TRANSPORT`` and ``$TRACTOR_CODEC``, else ``tcp`` and
     ``msgpack``, so an unchanged program can be run over any transport.
     ``heartbeat=(interval, timeout)``
-    tunes how fast a silent peer is declared dead.
+    tunes how fast a silent peer is declared dead. ``max_frame`` is the
+    largest message, in encoded bytes, that any actor of the tree sends
+    or accepts (else ``$TRACTOR_MAX_FRAME``, else 64 MiB); a larger one
+    raises :class:`MessageTooLarge` where it is sent.
 
     Several hosts: ``arbiter_addr=('10.0.0.1', 1616)`` joins (or, on
     10.0.0.1, becomes) the arbiter there. A root that joins listens by
@@ -202,7 +219,7 @@ def run(
         loglevel=loglevel, transport=transport, codec=codec,
         rpc_module_paths=rpc_module_paths, statespace=statespace,
         secret=secret, bind_addr=bind_addr, advertise_addr=advertise_addr,
-        heartbeat=heartbeat)
+        heartbeat=heartbeat, max_frame=max_frame)
     try:
         return trio.run(_run_main, async_fn, args, kwargs, options)
     except BaseExceptionGroup as eg:
@@ -210,6 +227,35 @@ def run(
         if exc is eg:
             raise
         raise exc from None
+
+
+#: the bounds of max_frame: room for any runtime message (an error report
+#: is up to ~200 KB, see _exceptions.MSG_MAX), and the largest frame the
+#: tcp transport's 4-byte length prefix can announce
+_MIN_FRAME, _MAX_FRAME = 1024 * 1024, 2**32 - 1
+
+
+def _max_frame(value) -> int:
+    """``max_frame`` as given to :func:`run`, else ``$TRACTOR_MAX_FRAME``,
+    else the transports' default, checked."""
+    where = 'max_frame'
+    if value is None:
+        env = os.environ.get('TRACTOR_MAX_FRAME', '').strip()
+        if not env:
+            return DEFAULT_MAX_FRAME
+        where = '$TRACTOR_MAX_FRAME'
+        try:
+            value = int(env)
+        except ValueError:
+            raise ValueError(
+                f'$TRACTOR_MAX_FRAME={env!r}: expected a number of bytes, '
+                f'like {DEFAULT_MAX_FRAME}') from None
+    if (not isinstance(value, int) or isinstance(value, bool)
+            or not _MIN_FRAME <= value <= _MAX_FRAME):
+        raise ValueError(
+            f'{where}={value!r}: expected a number of bytes from '
+            f'{_MIN_FRAME} to {_MAX_FRAME} (default {DEFAULT_MAX_FRAME})')
+    return value
 
 
 def _env_arbiter_addr():

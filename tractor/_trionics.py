@@ -22,8 +22,8 @@ import trio
 from . import _state, _spawn
 from ._actor import Actor
 from ._exceptions import (
+    ActorFailure,
     BaseExceptionGroup,
-    RemoteActorError,
     _leaves,
     unpack_error,
 )
@@ -32,7 +32,7 @@ from ._portal import MainResult, Portal
 from ._strategies import Strategy, check_restart, one_for_all
 from ._streaming import MsgStream
 from .log import get_logger
-from .transports import Addr, TransportClosed
+from .transports import Addr, TransportClosed, get_transport
 
 log = get_logger(__name__)
 
@@ -40,11 +40,9 @@ log = get_logger(__name__)
 KILL_GRACE = 3.0
 #: seconds a new child has to connect back to its parent
 SPAWN_TIMEOUT = 60.0
-
-
-class ActorFailure(RemoteActorError):
-    """A child actor died without reporting an error: killed, crashed, or
-    unreachable."""
+#: seconds the error report of a child that exited in order (code 0)
+#: before it was ready may take to be read after its exit was seen
+REPORT_AFTER_EXIT = 5.0
 
 
 class _Child:
@@ -214,6 +212,7 @@ class ActorNursery:
             'ready_cid': ready_cid,
             'secret': actor.secret,
             'heartbeat': actor.heartbeat,
+            'max_frame': get_transport(actor.transport).max_frame,
             'start_method': _state._spawn_method,
         }
 
@@ -412,7 +411,16 @@ class ActorNursery:
 
     async def _wait_ready(self, child: _Child, ready_q: MsgQueue,
                           main: MainResult | None) -> None:
-        """Wait for the child's ready message, or its early death."""
+        """Wait for the child's ready message, or its early death.
+
+        A child that cannot start (a module of ``rpc_module_paths`` fails
+        to import) sends its error, waits for us to cancel it once we
+        have read it, and exits with code 0. Its error must win over its
+        exit, or the user gets "exited before it was ready" instead of
+        the ImportError that says what to fix: if the exit is seen first
+        anyway (a child that stopped waiting), an orderly exit still
+        means the report is on its way, so wait for it, bounded. A crash
+        (non-zero code, a signal) is reported at once."""
         died = None
         msg = None
         async with trio.open_nursery() as n:
@@ -424,13 +432,21 @@ class ActorNursery:
             with trio.fail_after(SPAWN_TIMEOUT):
                 msg = await ready_q.get()
             n.cancel_scope.cancel()
+        if msg is None and died == 0:
+            with trio.move_on_after(REPORT_AFTER_EXIT):
+                msg = await ready_q.get()
         if msg is None:
             raise ActorFailure(
                 f'actor {child.uid} exited (code {died}) before it was ready;'
                 f' see its stderr above', 'ActorFailure', child.uid)
         if 'error' in msg:
             child.cancel_requested = True
-            raise unpack_error(msg['error'])
+            err = unpack_error(msg['error'])
+            # it waits for this before it exits (see Actor.serve_as_child)
+            chan = self._actor.peer_channel(child.uid)
+            if chan is not None:
+                await Portal(chan, self._actor).cancel_actor()
+            raise err
         chan = await self._actor.wait_for_peer(child.uid)
         if child.portal is None:
             child.portal = Portal(chan, self._actor, main=main,

@@ -136,6 +136,18 @@ def test_unencodable_names_the_type(codec, bad):
     assert isinstance(info.value, CodecError)
 
 
+@pytest.mark.parametrize('depth', [2_000, 100_000])
+def test_too_deep_is_an_encode_error(codec, depth):
+    """A value nested deeper than the codec goes is an EncodeError saying
+    so (never a bare RecursionError), also with something unencodable at
+    the bottom."""
+    for bottom in (1, Custom()):
+        with pytest.raises(EncodeError) as info:
+            codec.encode(_nest(depth) if bottom == 1 else
+                         [_nest(depth), {'x': bottom}])
+        assert 'nested' in str(info.value) and codec.name in str(info.value)
+
+
 @pytest.mark.parametrize('data', [
     b'\xc1',                      # msgpack's never-used byte
     b'\xff\xfe\xfd garbage',

@@ -90,7 +90,15 @@ def unbatched(obj, mark):
 def unencodable(codec: str, obj: Any, err: Exception) -> EncodeError:
     """Build the error for a value ``codec`` cannot carry, naming the
     offending type (found by walking ``obj``) rather than echoing a
-    backend message."""
+    backend message. A value nested deeper than the codec goes (msgpack
+    says "recursion limit exceeded", json hits Python's recursion limit)
+    is said to be so: a bare RecursionError would name no codec and
+    escape every ``except EncodeError``."""
+    if isinstance(err, RecursionError) or (
+            isinstance(err, ValueError) and 'recursion' in str(err)):
+        return EncodeError(
+            f'codec {codec!r} cannot encode a value nested this deeply '
+            f'({err}): send a flatter structure')
     bad = _find_bad(obj, codec)
     tname = type(bad).__qualname__ if bad is not None else '?'
     hint = ''
@@ -105,21 +113,24 @@ _OK = (str, int, float, bool, type(None))
 
 
 def _find_bad(obj, codec):
-    if isinstance(obj, _OK):
-        return None
-    if isinstance(obj, (bytes, bytearray, memoryview)):
-        return obj if codec == 'json' else None
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            for x in (k, v):
-                bad = _find_bad(x, codec)
-                if bad is not None:
-                    return bad
-        return None
-    if isinstance(obj, (list, tuple)):
-        for x in obj:
-            bad = _find_bad(x, codec)
-            if bad is not None:
-                return bad
-        return None
-    return obj
+    """The first value in ``obj`` the codec cannot carry, or None. A walk
+    with a stack of its own, not recursion: it must not fail on the very
+    values that made the encoder fail."""
+    todo = [obj]
+    while todo:
+        x = todo.pop()
+        if isinstance(x, _OK):
+            continue
+        if isinstance(x, (bytes, bytearray, memoryview)):
+            if codec == 'json':
+                return x
+            continue
+        if isinstance(x, dict):
+            for k, v in reversed(list(x.items())):
+                todo += (v, k)
+            continue
+        if isinstance(x, (list, tuple)):
+            todo.extend(reversed(x))
+            continue
+        return x
+    return None

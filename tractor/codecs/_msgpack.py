@@ -100,7 +100,7 @@ class MsgpackCodec:
     def encode(self, obj) -> bytes:
         try:
             return self._pack(obj)
-        except (TypeError, ValueError, OverflowError) as err:
+        except (TypeError, ValueError, OverflowError, RecursionError) as err:
             raise unencodable(self.name, obj, err) from None
 
     def decode(self, data: bytes):

@@ -45,6 +45,12 @@ And a message stream obeys these rules, which the conformance suite in
   :class:`TransportClosed` from ``send``/``recv``, promptly. Backend
   exceptions (``OSError``, ``pynng.Closed``, ``zmq.ZMQError``...) never leak.
   After ``aclose()`` both calls raise ``TransportClosed`` at once.
+  ``TransportClosed`` is also a ``ConnectionError`` (so an ``OSError``):
+  a refused or lost connection is one in Python's own terms, and code
+  written against plain sockets, or against tractor versions that raised
+  ``OSError`` here, keeps catching it with ``except OSError``. The
+  promise is unchanged: transports raise this one type, never the
+  backend's.
 * **Batching (optional).** A stream may offer ``async send_many(frames)``
   to send a list of frames with fewer system calls; the Channel uses it
   for bursts of stream items when present and falls back to one ``send``
@@ -87,9 +93,14 @@ class TransportError(Exception):
     """Base of every error raised by the transport layer."""
 
 
-class TransportClosed(TransportError):
+class TransportClosed(TransportError, ConnectionError):
     """The peer is gone: closed, reset, killed, or silent past the heartbeat
-    bound. The stream cannot be used any more; open a new one."""
+    bound, or nobody listens where we dialed. The stream cannot be used any
+    more; open a new one.
+
+    A ``ConnectionError`` as well, so ``except OSError`` (what a refused
+    connection raises everywhere else in Python, and what tractor raised
+    before it had transports) still catches it."""
 
 
 class FrameTooLarge(TransportClosed):
