@@ -280,24 +280,29 @@ async def serve_forever(ctx):
 
 
 def test_lost_peer_is_transport_closed(transport, arb_addr):
-    """The callee's process is SIGKILLed mid-stream: the caller's block
-    ends with TransportClosed within the liveness bound."""
+    """The callee's process freezes (SIGSTOP) mid-stream: the caller's
+    block ends with TransportClosed within the liveness bound. (A process
+    that exits is its supervisor's news first: ActorFailure, tested with
+    the nursery.)"""
     async def main():
         async with tractor.open_nursery() as an:
             portal = await an.start_actor('victim',
                                           rpc_module_paths=[__name__])
-            with pytest.raises(tractor.TransportClosed):
-                with trio.fail_after(30):
-                    async with portal.open_context(
-                            __name__, 'serve_forever') as (ctx, pid):
-                        async with ctx.open_stream() as stream:
-                            await stream.send(1)
-                            assert await stream.receive() == 1
-                            os.kill(pid, signal.SIGKILL)
-                            while True:
-                                await stream.send(2)
-                                await stream.receive()
-            await an.cancel()
+            pid = None
+            try:
+                with pytest.raises(tractor.TransportClosed):
+                    with trio.fail_after(30):
+                        async with portal.open_context(
+                                __name__, 'serve_forever') as (ctx, pid):
+                            async with ctx.open_stream() as stream:
+                                await stream.send(1)
+                                assert await stream.receive() == 1
+                                os.kill(pid, signal.SIGSTOP)
+                                while True:
+                                    await stream.send(2)
+                                    await stream.receive()
+            finally:
+                await an.cancel(hard_kill=True)
 
     tractor.run(main, arbiter_addr=arb_addr, transport=transport,
                 heartbeat=(0.2, 2.0))

@@ -567,6 +567,9 @@ class Actor(_ActorLifecycle):
                         result = await _run_inline(fn, kw, hand_off)
                         await chan.send({'cid': cid, 'return': result})
                 except trio.Cancelled:
+                    # not running any more (whoever counts calls in
+                    # flight), though the report below may take a moment
+                    self._rpc_tasks.pop((chan, cid), None)
                     if task.cancel_requested or kind is not _ASYNC:
                         # its finally blocks have run: say so (a caller
                         # leaving a stream waits for this)

@@ -27,9 +27,11 @@ async def main():
                   f'{err}', flush=True)
         else:
             print('error: the stream ended by itself', flush=True)
-    # wait until the test says the link is back
+    # wait until the test says the link is back; the arbiter forgot
+    # counter with the connection it registered over, and counter
+    # registers again once it reaches the arbiter (within RETRY_MAX)
     await trio.to_thread.run_sync(sys.stdin.readline)
-    async with tractor.find_actor('counter') as portal:
+    async with tractor.wait_for_actor('counter') as portal:
         got = [n async for n in await portal.run(
             'counter', 'count', start=1000, limit=5, delay=0)]
         print(f'again {got}', flush=True)
