@@ -84,6 +84,8 @@ if __name__ == '__main__':
     try:
         tractor.run(main, count, crash_at=crash_at)
     except tractor.RemoteActorError as err:
-        print(f'pipeline failed: {err.type_name}: '
-              f'{str(err).splitlines()[0]}', file=sys.stderr)
+        # the original error, raised in err.relay_path[0], relayed by the
+        # stages after it
+        print(f'pipeline failed: {str(err).splitlines()[0]} (in stage '
+              f'{err.relay_path[0][0]!r})', file=sys.stderr)
         sys.exit(1)

@@ -28,7 +28,8 @@ def test_crashing_stage_tears_the_pipeline_down(transport):
                       cwd=EXAMPLES, env=env, timeout=90)
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert ('pipeline failed: ValueError: ' in proc.stderr
-            and 'square stage cannot take 500' in proc.stderr), (
+            and 'square stage cannot take 500' in proc.stderr
+            and "(in stage 'square')" in proc.stderr), (
         proc.stderr[-3000:])
     assert 'sink got' not in proc.stdout
 

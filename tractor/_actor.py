@@ -32,7 +32,7 @@ from ._exceptions import (
 from ._flow import Dialog, MsgQueue
 from ._registrar import keep_registered
 from ._protocol import ackreq_msg, cancel_msg, next_cid, request, run_msg
-from ._streaming import Context, error_from
+from ._streaming import Context, error_from, send_item
 from .codecs import CodecError
 from .log import get_logger
 from .transports import Addr, TransportClosed, get_transport
@@ -554,14 +554,17 @@ class Actor(_ActorLifecycle):
                     if kind is _AGEN:
                         await chan.send({'cid': cid, 'stream': 1})
                         await _feed(task, fn(**kw))
+                        await _items_sent(task)
                         await chan.send({'cid': cid, 'stop': 1})
                     elif kind is _STREAM:
                         await chan.send({'cid': cid, 'stream': 1})
                         await fn(Context(task, what=_what(fn)), **kw)
+                        await _items_sent(task)
                         await chan.send({'cid': cid, 'stop': 1})
                     elif kind is _CONTEXT:
                         ctx = Context(task, what=_what(fn))
                         result = await fn(ctx, **kw)
+                        await _items_sent(task)
                         await chan.send({'cid': cid, 'return': result})
                     else:
                         result = await _run_inline(fn, kw, hand_off)
@@ -688,19 +691,24 @@ async def _feed(task: Dialog, agen) -> None:
     """Send what the async generator ``agen`` yields as stream items, at
     most a window ahead of the caller (see :mod:`tractor._flow`)."""
     chan, cid = task.chan, task.cid
-    send = chan.send_buffered
 
     async def ask():
-        await send(ackreq_msg(False, cid))
+        await chan.send_buffered(ackreq_msg(False, cid))
     try:
         async for item in agen:
-            if task.window_full():
-                await task.wait_credit(ask)
-            # item_msg(False, cid, item), spelt out: the per-item cost
-            task.sent(await send({'cid': cid, 'yield': item}))
+            await send_item(task, item, ask)
     finally:
         with trio.CancelScope(shield=True):
             await agen.aclose()
+
+
+async def _items_sent(task: Dialog) -> None:
+    """Before a stream's end is reported: its last run is out, or the
+    reason it could not be sent is raised (and reported instead)."""
+    if task.outbox or task.send_error is not None:
+        await task.chan.flush_runs()
+    if task.send_error is not None:
+        raise task.send_error
 
 
 def _what(fn) -> str:

@@ -138,6 +138,8 @@ class Channel:
         self._backlog: deque = deque()
         # the codec's encode_batch, once the peer said it can split batches
         self._join = None
+        # runs of stream items to encode at the next write (see defer())
+        self._deferred: list = []
         # send_buffered() state
         self._pending: list = []
         self._pending_bytes = 0
@@ -279,6 +281,8 @@ class Channel:
 
     async def _send_now(self, data) -> None:
         self._tx += 1
+        if self._deferred:
+            self._drain_runs()
         try:
             if self._pending:
                 frames, self._pending = self._pending, []
@@ -309,6 +313,8 @@ class Channel:
         if not self._service_running:
             await self._send_now(data)
             return size
+        if self._deferred:
+            self._drain_runs()
         self._tx += 1
         pending = self._pending
         pending.append(data)
@@ -333,11 +339,86 @@ class Channel:
         which writes it out; order with other sends is kept."""
         if not self._service_running:
             raise RuntimeError(f'{self!r} has no service task to send with')
+        if self._deferred:
+            self._drain_runs()
         data = self._encode(msg)
         self._tx += 1
         self._pending.append(data)
         self._pending_bytes += frame_size(data)
         self._flush_ev.set()
+
+    # -- runs of stream items ------------------------------------------
+    def defer(self, sender) -> bool:
+        """``sender`` (a stream's Dialog) has items queued: they are
+        encoded together, as one message, when the channel next writes --
+        once the sending task yields to the scheduler (the service task's
+        flush), or before anything else is sent, so order holds. See
+        :mod:`tractor._flow` (runs). False if no service task will flush
+        them: then the sender calls :meth:`flush_runs` itself."""
+        self._deferred.append(sender)
+        if self._service_running:
+            self._flush_ev.set()
+            return True
+        return False
+
+    async def flush_runs(self) -> None:
+        """Encode what :meth:`defer` queued and write whatever is
+        pending now (a sender whose run is full)."""
+        if self._deferred:
+            self._drain_runs()
+        if (len(self._pending) >= BATCH_FRAMES
+                or self._pending_bytes >= BATCH_BYTES
+                or not self._service_running):
+            frames, self._pending = self._pending, []
+            self._pending_bytes = 0
+            try:
+                await self._send_many(frames)
+            except TransportClosed:
+                raise self._dead or TransportClosed(
+                    f'channel to {self.uid} at {self.raddr} is closed'
+                ) from None
+        else:
+            self._flush_ev.set()
+
+    def _drain_runs(self) -> None:
+        """Encode every deferred run onto the pending frames. Never
+        raises: a run that cannot be sent (an item the codec cannot carry,
+        too large a message) is reported to its sender, whose next send
+        raises the error."""
+        senders, self._deferred = self._deferred, []
+        for sender in senders:
+            items = sender.take_run()
+            if items:
+                self._encode_run(sender, items)
+
+    def _encode_run(self, sender, items: list) -> None:
+        try:
+            data = self._encode(sender.run_message(items))
+        except Exception as err:  # EncodeError, or the codec's own
+            if len(items) > 1:
+                # find the item at fault; the ones before it still go
+                half = len(items) // 2
+                self._encode_run(sender, items[:half])
+                if sender.send_error is None:
+                    self._encode_run(sender, items[half:])
+                else:
+                    sender.run_failed(len(items) - half, sender.send_error)
+                return
+            sender.run_failed(1, err)
+            return
+        size = frame_size(data)
+        if size > self.max_frame:
+            if len(items) > 1:
+                half = len(items) // 2
+                self._encode_run(sender, items[:half])
+                self._encode_run(sender, items[half:])
+            else:
+                sender.run_failed(1, self._refuse(size))
+            return
+        sender.run_sent(len(items), size)
+        self._tx += 1
+        self._pending.append(data)
+        self._pending_bytes += size
 
     def _coalesce(self, frames: list) -> list:
         """``frames`` with each run of small whole frames joined into one
@@ -488,6 +569,8 @@ class Channel:
                 n.cancel_scope.cancel()
         finally:
             self._service_running = False
+            if self._deferred:
+                self._drain_runs()
             if self._pending and not self._closed:
                 # flush what is left, bounded: the task is going away
                 frames, self._pending = self._pending, []
@@ -505,10 +588,12 @@ class Channel:
         next_beat = trio.current_time() + interval
         try:
             while not self._closed:
-                if not self._pending:
+                if not self._pending and not self._deferred:
                     ev = self._flush_ev = trio.Event()
                     with trio.move_on_at(next_beat):
                         await ev.wait()
+                if self._deferred:
+                    self._drain_runs()
                 if self._pending:
                     frames, self._pending = self._pending, []
                     self._pending_bytes = 0

@@ -34,6 +34,8 @@ from typing import Optional
 
 import trio
 
+from ._protocol import item_msg, run_msg_of
+
 #: items a sender may run ahead of its reader...
 STREAM_WINDOW = 4096
 #: ...and encoded bytes: whichever limit is reached first
@@ -41,6 +43,13 @@ STREAM_WINDOW_BYTES = 8 * 1024 * 1024
 #: the reader grants credit after consuming this many items or bytes
 CREDIT_ITEMS = STREAM_WINDOW // 2
 CREDIT_BYTES = STREAM_WINDOW_BYTES // 2
+
+#: items a run holds at most: a sender whose outbox reaches it flushes
+RUN_MAX = 64
+#: items larger than this (bytes or str) are sent on their own, never in a
+#: run: they may then travel as frame parts, uncopied (see the transports)
+BULKY = 8 * 1024
+_BULKY_TYPES = (bytes, bytearray, memoryview, str)
 
 #: reply keys that end a dialog: after one of them nothing more comes
 FINAL_KEYS = ('return', 'error', 'cancelled', 'closed')
@@ -64,6 +73,10 @@ class MsgQueue:
         if w is not None:
             self._waiter = None
             w.set()
+
+    def pending(self) -> int:
+        """Messages queued and not yet taken."""
+        return len(self._items)
 
     async def get(self):
         items = self._items
@@ -92,7 +105,8 @@ class Dialog(MsgQueue):
     __slots__ = ('cid', 'caller', 'scope', 'out_items', 'out_bytes',
                  '_sizes', '_credit_ev', '_asked', 'consumed',
                  'consumed_bytes', 'final', '_final_ev', 'peer_stopped',
-                 'remote_error', 'cancel_requested', 'kind')
+                 'remote_error', 'cancel_requested', 'kind', 'outbox',
+                 'send_error')
 
     def __init__(self, chan, cid: int, *, caller: bool,
                  scope: Optional[trio.CancelScope] = None) -> None:
@@ -122,10 +136,15 @@ class Dialog(MsgQueue):
         self.cancel_requested = False
         #: how the callee serves it ('agen', 'stream', 'context'...)
         self.kind = None
+        #: items queued by this side, not yet encoded: they leave as one
+        #: message (a *run*) when the channel next writes (see runs below)
+        self.outbox: list = []
+        #: why a run could not be sent (raised by the next send)
+        self.send_error: Optional[BaseException] = None
 
     # -- the reader's side ---------------------------------------------
     def put(self, msg) -> None:
-        if 'yield' not in msg:
+        if 'yield' not in msg and 'yields' not in msg:
             if 'credit' in msg:
                 self.grant(msg['credit'])
                 return
@@ -201,7 +220,7 @@ class Dialog(MsgQueue):
         has consumed so far. Returns at once if the call has ended (the
         caller checks ``final``)."""
         while self.window_full() and self.final is None \
-                and self.remote_error is None:
+                and self.remote_error is None and self.send_error is None:
             if not self._asked:
                 self._asked = True
                 await ask()
@@ -210,7 +229,54 @@ class Dialog(MsgQueue):
                 ev = self._credit_ev = trio.Event()
             await ev.wait()
 
+    # -- runs ------------------------------------------------------------
+    # A burst of items a task sends on one stream before it yields to the
+    # scheduler leaves as one message, {'cid', 'yields': [items]}: one
+    # envelope to encode, route and queue, and one flow-control update,
+    # instead of one per item. That per-item cost, not the codec, is most
+    # of what a small item costs; a pipeline stage pays it twice.
+    def queue(self, item) -> bool:
+        """Add ``item`` to the outbox; True if the outbox was empty (the
+        caller asks the channel to flush it)."""
+        self.out_items += 1
+        box = self.outbox
+        box.append(item)
+        return len(box) == 1
+
+    def run_message(self, items: list) -> dict:
+        if len(items) == 1:
+            return item_msg(self.caller, self.cid, items[0])
+        return run_msg_of(self.caller, self.cid, items)
+
+    def take_run(self) -> list:
+        """The queued items, emptied (see Channel.flush_runs)."""
+        box, self.outbox = self.outbox, []
+        return box
+
+    def run_sent(self, n: int, nbytes: int) -> None:
+        """A run of ``n`` items was encoded to ``nbytes``: each counts an
+        equal share against the byte window."""
+        self.out_bytes += nbytes
+        share = nbytes // n if n else 0
+        self._sizes.extend([share] * n)
+
+    def run_failed(self, n: int, exc: BaseException) -> None:
+        """A run of ``n`` items could not be sent: they do not count, and
+        the sender's next send raises ``exc``."""
+        self.out_items -= n
+        self.send_error = exc
+        self._wake_sender()
+
     # -- the receiver's side -------------------------------------------
+    def took_many(self, n: int, nbytes: int) -> Optional[int]:
+        """User code is handed ``n`` items of ``nbytes`` in all."""
+        self.consumed += n
+        self.consumed_bytes += nbytes
+        if (self.consumed >= CREDIT_ITEMS
+                or self.consumed_bytes >= CREDIT_BYTES):
+            return self.take_credit()
+        return None
+
     def took(self, nbytes: int) -> Optional[int]:
         """User code consumed an item of ``nbytes``: the credit to grant
         now, if half a window is due."""
@@ -224,6 +290,9 @@ class Dialog(MsgQueue):
     def take_credit(self) -> int:
         n, self.consumed, self.consumed_bytes = self.consumed, 0, 0
         return n
+
+    def bulky(self, item) -> bool:
+        return type(item) in _BULKY_TYPES and len(item) > BULKY
 
     @classmethod
     def upgrade(cls, q: MsgQueue, cid: int) -> 'Dialog':

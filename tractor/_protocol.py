@@ -21,7 +21,8 @@ message           meaning
                   :mod:`tractor._exceptions`), the caller failed: the
                   callee's stream calls raise it as a ``RemoteActorError``
 ``yield``         ``{'cmd': 'yield', 'cid', 'yield': item}``: an item of a
-                  two-way stream
+                  two-way stream; ``{'cmd': 'yield', 'cid', 'yields':
+                  [item, ...]}``: a run of them (see below)
 ``stop``          ``{'cmd': 'stop', 'cid', 'stop': 1}``: the caller closed
                   its sending half of a two-way stream
 ``credit``        ``{'cmd': 'credit', 'cid', 'credit': n}``: the caller's
@@ -44,7 +45,8 @@ message           meaning
                   (async generator or ``@tractor.stream``); items follow
 ``started``       ``{'cid', 'started': value}``: a ``@tractor.context``
                   function called ``ctx.started(value)``
-``yield``         ``{'cid', 'yield': item}``: a stream item
+``yield``         ``{'cid', 'yield': item}``: a stream item;
+                  ``{'cid', 'yields': [item, ...]}``: a run of them
 ``stop``          ``{'cid', 'stop': 1}``: the callee's stream ended (for a
                   one-way stream also the end of the call)
 ``credit``        ``{'cid', 'credit': n}``: the callee consumed ``n`` more
@@ -57,7 +59,11 @@ made locally
     ``{'cid', 'closed': reason}`` is never sent: the reader hands it to
     every call waiting on a channel that ended (final).
 
-Flow control (``credit``, ``ackreq``) is explained in :mod:`tractor._flow`.
+A *run* is what one task sent on one stream before it yielded to the
+scheduler (at most ``RUN_MAX`` items), carried as one message: one
+envelope to encode, route and queue instead of one per item. Each item of
+a run counts as one against the window. Flow control (``credit``,
+``ackreq``) and runs are explained in :mod:`tractor._flow`.
 A message that breaks these rules is logged and answered with an error
 for its ``cid`` where it has one; the channel keeps serving.
 """
@@ -92,6 +98,13 @@ def item_msg(caller: bool, cid: int, item: Any) -> dict:
     if caller:
         return {'cmd': 'yield', 'cid': cid, 'yield': item}
     return {'cid': cid, 'yield': item}
+
+
+def run_msg_of(caller: bool, cid: int, items: list) -> dict:
+    """Several items of one stream as one message (a run)."""
+    if caller:
+        return {'cmd': 'yield', 'cid': cid, 'yields': items}
+    return {'cid': cid, 'yields': items}
 
 
 def stop_msg(caller: bool, cid: int) -> dict:

@@ -29,7 +29,7 @@ from ._exceptions import (
     pack_error,
     unpack_error,
 )
-from ._flow import Dialog
+from ._flow import RUN_MAX, STREAM_WINDOW, STREAM_WINDOW_BYTES, Dialog
 from ._protocol import ackreq_msg, cancel_msg, credit_msg, item_msg, stop_msg
 from .log import get_logger
 from .transports import TransportClosed
@@ -72,6 +72,25 @@ def error_from(msg: dict, chan, what: str) -> BaseException:
                             'ProtocolError', chan.uid)
 
 
+async def send_item(d: Dialog, item: Any, ask) -> None:
+    """Send a stream item on ``d``, waiting while the peer has a window
+    unconsumed (``ask()`` requests credit). Small items join the
+    dialog's run (see :mod:`tractor._flow`); a bulky one goes on its own,
+    after the run."""
+    if d.out_items >= STREAM_WINDOW or d.out_bytes >= STREAM_WINDOW_BYTES:
+        await d.wait_credit(ask)
+    if d.send_error is not None:
+        raise d.send_error
+    chan = d.chan
+    if d.bulky(item):
+        d.sent(await chan.send_buffered(item_msg(d.caller, d.cid, item)))
+    elif d.queue(item):
+        if not chan.defer(d):
+            await chan.flush_runs()
+    elif len(d.outbox) >= RUN_MAX:
+        await chan.flush_runs()
+
+
 class MsgStream:
     """One end of a stream between two actors.
 
@@ -93,6 +112,8 @@ class MsgStream:
         self._on_end = on_end
         self._eof = False
         self._closed = False
+        # what is left of the last run received
+        self._run: list = []
         self._token = (trio.lowlevel.current_trio_token()
                        if on_close is not None else None)
 
@@ -140,40 +161,49 @@ class MsgStream:
     async def receive(self) -> Any:
         """The peer's next item; ``trio.EndOfChannel`` once it has no
         more."""
+        try:
+            return await self._next(False)
+        except StopAsyncIteration:
+            raise trio.EndOfChannel from None
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self
+
+    def __anext__(self):
+        return self._next(True)
+
+    async def _next(self, iterating: bool) -> Any:
+        run = self._run
+        if run:
+            # the rest of a run (see tractor._flow): already received and
+            # credited, so no trip through the dialog's queue -- but still
+            # a cancel point, as every item is
+            await trio.lowlevel.checkpoint_if_cancelled()
+            return run.pop()
         d = self._d
         while not self._eof:
             if d.remote_error is not None:
                 # the peer failed: that comes before anything it queued,
                 # and before the cancel that follows it
                 raise d.remote_error
-            msg = await d.get()
-            if 'yield' in msg:
-                n = d.took(msg['_n'])
-                if n is not None:
-                    await self._credit(n)
-                return msg['yield']
-            self._control(msg)
-        raise trio.EndOfChannel
-
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return self
-
-    async def __anext__(self) -> Any:
-        # receive(), with the item path written out: it is the per-item
-        # cost of every stream
-        d = self._d
-        while not self._eof:
-            if d.remote_error is not None:
-                raise d.remote_error  # (see receive)
             try:
                 msg = await d.get()
             except trio.Cancelled:
                 # like an async generator's ``finally``: an ``async for``
                 # over a one-way stream that is cancelled stops the
                 # producer (its owner may never close it)
-                if self._token is not None:
+                if iterating and self._token is not None:
                     self._abandon()
                 raise
+            items = msg.get('yields')
+            if items is not None:
+                n = d.took_many(len(items), msg['_n'])
+                if n is not None:
+                    await self._credit(n)
+                items.reverse()
+                item = items.pop()
+                self._run = items
+                return item
             if 'yield' in msg:
                 n = d.took(msg['_n'])
                 if n is not None:
@@ -219,11 +249,11 @@ class MsgStream:
                 f'{self!r} cannot send: ' + (
                     'it was closed' if self._closed else
                     'a one-way stream only receives'))
-        if d.window_full():
-            await d.wait_credit(self._ask)
         if d.final is not None or d.remote_error is not None:
             self._broken()
-        d.sent(await d.chan.send_buffered(item_msg(d.caller, d.cid, item)))
+        await send_item(d, item, self._ask)
+        if d.final is not None or d.remote_error is not None:
+            self._broken()  # it ended while we waited for credit
 
     async def _ask(self) -> None:
         d = self._d
@@ -249,8 +279,11 @@ class MsgStream:
         if self._on_close is not None:
             await self._on_close(self)
         elif self._two_way:
-            await _send_quietly(self._d, stop_msg(self._d.caller,
-                                                  self._d.cid))
+            d = self._d
+            await _send_quietly(d, stop_msg(d.caller, d.cid))
+            if d.send_error is not None:
+                # the last items could not be sent (and were not)
+                raise d.send_error
 
     async def __aenter__(self) -> 'MsgStream':
         return self
@@ -343,11 +376,9 @@ class Context:
     async def send_yield(self, item: Any) -> None:
         """Send ``item`` to the caller of a ``@tractor.stream`` function."""
         d = self._d
-        if d.window_full():
-            await d.wait_credit(self._ask)
-            if d.remote_error is not None:
-                raise d.remote_error
-        d.sent(await d.chan.send_buffered(item_msg(False, d.cid, item)))
+        if d.remote_error is not None:
+            raise d.remote_error
+        await send_item(d, item, self._ask)
 
     async def _ask(self) -> None:
         d = self._d
@@ -383,10 +414,12 @@ class Context:
         d = self._d
         if not d.caller:
             raise RuntimeError('result() is for the caller side')
-        while d.final is None or d._items:
+        while d.final is None or d.pending():
             msg = await d.get()
-            if 'yield' in msg:
-                n = d.took(msg['_n'])
+            if 'yield' in msg or 'yields' in msg:
+                items = msg.get('yields')
+                n = d.took_many(1 if items is None else len(items),
+                                msg['_n'])
                 if n is not None:
                     d.chan.post(credit_msg(True, d.cid, n))
             elif 'ackreq' in msg:
