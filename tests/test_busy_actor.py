@@ -158,6 +158,36 @@ async def test_responder_answers_while_loop_is_held():
     assert await _liveness.probe(host, port, 1.0) is None
 
 
+def _probe_many_from_thread(host, port, n, wait, out):
+    async def main():
+        async def one():
+            out.append(await _liveness.probe(host, port, wait))
+        async with trio.open_nursery() as nursery:
+            for _ in range(n):
+                nursery.start_soon(one)
+    trio.run(main)
+
+
+async def test_many_probes_answered_while_loop_is_held():
+    """Forty peers probing a busy process at once are all answered
+    "blocked" within their wait: the responder checks the held loop once,
+    not once per probe (LOOP_CHECK each, one after the other, would make
+    the later ones miss their wait and declare a busy actor dead)."""
+    r = _liveness.acquire('127.0.0.1')
+    try:
+        got = []
+        prober = threading.Thread(target=_probe_many_from_thread,
+                                  args=(r.host, r.port, 40, 2.0, got))
+        prober.start()
+        start = time.monotonic()
+        while prober.is_alive() and time.monotonic() - start < 15:
+            pass  # hold the loop
+        prober.join()
+        assert got == [_liveness.LOOP_BLOCKED] * 40
+    finally:
+        _liveness.release()
+
+
 async def test_responder_ignores_anything_but_probes():
     """Answers and noise get no reply -- so two responders cannot be made
     to bounce datagrams at each other -- and a probe still does."""

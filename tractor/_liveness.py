@@ -62,6 +62,7 @@ import os
 import select
 import socket
 import threading
+import time
 from typing import Optional
 
 import trio
@@ -111,6 +112,8 @@ class Responder:
         self.advertised = '' if bind in _WILDCARDS else self.host
         self.pid = os.getpid()
         self.token: Optional[trio.lowlevel.TrioToken] = None
+        # the loop check in flight: (when it was posted, set when it ran)
+        self._check: Optional[tuple] = None
         self._thread = threading.Thread(
             target=self._serve, name='tractor-liveness', daemon=True)
         self._thread.start()
@@ -134,17 +137,31 @@ class Responder:
                     return
                 if len(data) != _PROBE_LEN or not data.startswith(PROBE):
                     continue  # never answer an answer, nor noise
-                status = self._loop_status()
-                if status is None:
-                    continue  # no loop: this process serves nothing
                 try:
+                    status = self._loop_status()
+                    if status is None:
+                        continue  # no loop: this process serves nothing
                     sock.sendto(ANSWER + data[len(PROBE):] + status, addr)
                 except OSError:
                     pass
+                except Exception:
+                    # a bug here must not end the thread: its peers would
+                    # then take this process for dead whenever it is busy
+                    log.exception('liveness responder: answering %s', addr)
 
     def _loop_status(self) -> Optional[bytes]:
         """LOOP_RUNNING if the trio loop ran a no-op within LOOP_CHECK,
-        LOOP_BLOCKED if not, None if there is no loop any more."""
+        LOOP_BLOCKED if not, None if there is no loop any more.
+
+        One check is in flight at a time: while a blocked loop has not run
+        it, every probe is answered at once from it, so many peers probing
+        a busy actor together are all answered within LOOP_CHECK (and no
+        callbacks pile up in the blocked loop)."""
+        check = self._check
+        if check is not None and not check[1].is_set():
+            left = check[0] + LOOP_CHECK - time.monotonic()
+            return LOOP_RUNNING if left > 0 and check[1].wait(left) \
+                else LOOP_BLOCKED
         token = self.token
         if token is None:
             return None
@@ -153,6 +170,7 @@ class Responder:
             token.run_sync_soon(ran.set)
         except trio.RunFinishedError:
             return None
+        self._check = (time.monotonic(), ran)
         return LOOP_RUNNING if ran.wait(LOOP_CHECK) else LOOP_BLOCKED
 
     def hello_field(self) -> list:
