@@ -225,7 +225,10 @@ def acquire(host: str = '127.0.0.1') -> Responder:
         log.debug('liveness responder stays at %s:%s (asked for %s)',
                   _responder.host, _responder.port, host)
     _refs += 1
-    _responder.token = trio.lowlevel.current_trio_token()
+    token = trio.lowlevel.current_trio_token()
+    if token is not _responder.token:
+        # a check posted to an earlier run's loop will never run
+        _responder.token, _responder._check = token, None
     return _responder
 
 
