@@ -19,6 +19,7 @@ from typing import Any, Optional
 
 import trio
 
+from . import _liveness
 from ._channel import Channel, HandshakeError
 from ._exceptions import (
     BaseExceptionGroup,
@@ -88,6 +89,9 @@ class _ActorLifecycle:
                 self.bind_addr = self._listener.addr
                 self.accept_addr = advertised_addr(
                     self.bind_addr, self.advertise_addr, self.arbiter_addr)
+                # answer liveness probes while user code holds the loop
+                # (before any hello goes out; see tractor._liveness)
+                await service_n.start(_liveness.serve, self.bind_addr)
                 service_n.start_soon(self._serve_listener, self._listener)
                 try:
                     yield self

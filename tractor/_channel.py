@@ -7,10 +7,12 @@ Before any message, both sides send (at the same time, so it costs one
 round trip) a *hello* frame and then a *proof* frame:
 
 * hello: ``b'TRACTOR\\x01'`` + JSON ``{"v": protocol version, "codec": name,
-  "uid": [name, uuid], "nonce": hex, "batch": 1}`` ("batch" when the codec
-  can join messages into one frame; see Batches below). It is JSON
-  whatever the codec, so two peers with different codecs can still tell
-  each other so clearly.
+  "uid": [name, uuid], "nonce": hex, "batch": 1, "alive": [host, port]}``
+  ("batch" when the codec can join messages into one frame, see Batches
+  below; "alive" when the process answers liveness probes, see Liveness).
+  It is JSON whatever the codec, so two peers with different codecs can
+  still tell each other so clearly. Fields a peer does not know are
+  ignored, so optional ones need no new protocol version.
 * proof: ``b'TRACTOR\\x02'`` + HMAC-SHA256(secret, role + peer's nonce +
   own nonce). The secret itself never crosses the wire; the role
   (``dial``/``listen``) stops a listener's own proof being reflected back
@@ -28,6 +30,16 @@ sent for ``heartbeat_interval`` seconds, and closes the channel with
 :class:`TransportClosed` when nothing at all arrived for
 ``liveness_timeout`` seconds: a peer that is SIGSTOPped, or behind a pulled
 cable, is noticed within that bound even though its kernel still ACKs.
+
+An actor's heartbeats come from its trio loop, which user code holds while
+it computes. So when the silence bound is reached and the peer's hello
+named a liveness responder (``"alive"``: a thread of the peer's process on a
+UDP port of its own, see :mod:`tractor._liveness`), the peer is probed
+first: if it answers that its loop is blocked, it is busy, not dead, and
+the wait goes on; if it does not answer within about one heartbeat
+interval (SIGSTOPped, frozen holding the GIL, cut off), or answers that its
+loop runs although nothing arrives (the connection is broken), the channel
+is closed as above.
 
 Batches
 -------
@@ -50,7 +62,7 @@ from typing import Any, AsyncIterator, Optional
 
 import trio
 
-from . import _auth
+from . import _auth, _liveness
 from ._exceptions import HandshakeError, MessageTooLarge
 from .codecs import Batch, Codec, get_codec
 from .transports import (
@@ -126,6 +138,8 @@ class Channel:
         self.liveness_timeout = liveness_timeout or LIVENESS_TIMEOUT
         self._closed = False
         self._dead: TransportClosed | None = None
+        #: (host, port) of the peer's liveness responder, from its hello
+        self._alive: tuple | None = None
         self._rx = 0
         self._tx = 0
         self._receiving = False
@@ -188,10 +202,12 @@ class Channel:
         key = _auth.get_secret(secret)
         nonce = os.urandom(16)
         join = getattr(self.codec, 'encode_batch', None)
+        alive = _liveness.hello_field()
         hello = _HELLO + json.dumps({
             'v': PROTOCOL_VERSION, 'codec': self.codec.name,
             'uid': list(uid), 'nonce': nonce.hex(),
             **({'batch': 1} if join is not None else {}),
+            **({'alive': alive} if alive is not None else {}),
         }).encode()
         limit = timeout or HANDSHAKE_TIMEOUT
         with trio.move_on_after(limit) as too_slow:
@@ -218,6 +234,7 @@ class Channel:
         self.uid = tuple(peer['uid'])
         if join is not None and peer.get('batch') == 1:
             self._join = join
+        self._alive = _liveness.parse_field(peer.get('alive'))
         return self.uid
 
     def _parse_hello(self, frame) -> dict:
@@ -610,29 +627,78 @@ class Channel:
 
     async def _watch_liveness(self) -> None:
         """Close the channel once nothing at all arrived for
-        ``liveness_timeout`` while somebody was waiting for it."""
+        ``liveness_timeout`` while somebody was waiting for it, unless the
+        peer's process answers that user code holds its loop (see
+        Liveness in the module docstring)."""
         interval = self.heartbeat_interval
         misses_allowed = max(1, int(self.liveness_timeout / interval))
         last_rx, silent = self._rx, 0
+        heard_at = trio.current_time()
         while not self._closed:
+            due = trio.current_time() + interval
             await trio.sleep(interval)
+            if trio.current_time() - due > interval:
+                # woke far too late: user code held *this* process's loop,
+                # and what the peer sent meanwhile waits unread. The gap
+                # is ours, not the peer's: count no miss for it
+                continue
             if self._rx == last_rx and self._receiving:
                 # only silence while somebody waits counts: a reader that
                 # is itself slow (back-pressure) is not the peer's fault
                 silent += 1
-                if silent >= misses_allowed:
-                    self._dead = TransportClosed(
-                        f'peer {self.uid} at {self.raddr} sent nothing '
-                        f'for {silent * interval:.1f}s (liveness timeout'
-                        f' {self.liveness_timeout}s): it is hung or '
-                        f'unreachable')
-                    log.warning('%s', self._dead)
-                    await self.aclose()
-                    self._flush_ev.set()  # wake the send loop to exit
+                if silent < misses_allowed:
+                    continue
+                why = await self._silence_excused()
+                if self._closed:
                     return
+                if why is None:
+                    silent, last_rx = 0, self._rx
+                    continue
+                self._dead = TransportClosed(
+                    f'peer {self.uid} at {self.raddr} sent nothing for '
+                    f'{trio.current_time() - heard_at:.1f}s (liveness '
+                    f'timeout {self.liveness_timeout}s){why}')
+                log.warning('%s', self._dead)
+                await self.aclose()
+                self._flush_ev.set()  # wake the send loop to exit
+                return
             else:
                 silent = 0
                 last_rx = self._rx
+                heard_at = trio.current_time()
+
+    async def _silence_excused(self) -> str | None:
+        """None if the silent peer is only busy (its process answers a
+        liveness probe saying user code holds its loop) or spoke while we
+        asked; else the end of the error message, saying why it is not."""
+        if self._alive is None:
+            return ': it is hung or unreachable'
+        host, port = self._alive
+        if not host:
+            # "the host you reach me at"
+            raddr = self.raddr
+            host = (raddr.host if getattr(raddr, 'is_inet', False)
+                    and not raddr.is_wildcard else '127.0.0.1')
+        wait = max(self.heartbeat_interval, _liveness.MIN_PROBE_WAIT)
+        rx = self._rx
+        status = await _liveness.probe(host, port, wait)
+        if status == _liveness.LOOP_BLOCKED:
+            if log.isEnabledFor(10):
+                log.debug('peer %s at %s is silent but busy (user code '
+                          'holds its loop): still waiting', self.uid,
+                          self.raddr)
+            return None
+        if status == _liveness.LOOP_RUNNING and self._rx == rx:
+            # its loop runs, so it is sending: frames that a loop just
+            # back from a long block sent are on their way. One more wait
+            await trio.sleep(wait)
+        if self._rx != rx:
+            return None
+        if status is None:
+            return (f' and its process did not answer a liveness probe at '
+                    f'{host}:{port}: it is hung, stopped or unreachable')
+        return (f'; its process answers liveness probes at {host}:{port} '
+                f'and its loop runs, so the connection is broken')
 
     # -- state ---------------------------------------------------------
     @property

@@ -256,7 +256,8 @@ async def peer_process(
 ) -> AsyncIterator[trio.Process]:
     """Run ``_peer.py MODE ADDR TRANSPORT CODEC`` in a child python that
     dials ``addr``. Modes: ``echo``, ``idle`` (both first send
-    ``b'ready'``) and ``channel-echo`` (handshake, heartbeat, echo). The
+    ``b'ready'``), ``channel-echo`` (handshake, heartbeat, echo) and
+    ``channel-mute`` (handshake, then silence); see ``_peer.py``. The
     child is SIGCONTed, SIGKILLed and waited for on the way out, whatever
     happened."""
     cmd = [sys.executable, PEER_SCRIPT, mode, str(addr), addr.transport,

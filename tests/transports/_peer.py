@@ -10,13 +10,21 @@ with ``tractor.transports.connect`` (or ``tractor.Channel.connect`` for the
     sends ``b'ready'``, then sleeps until killed.
 ``channel-echo``
     handshakes (secret from ``$TRACTOR_SECRET``), runs the heartbeat, and
-    sends back every message it receives.
+    sends back every message it receives; ``{'spin': secs}`` is sent back
+    after holding the loop for ``secs`` in pure Python.
+``channel-mute``
+    handshakes, then sends nothing, heartbeats included, while its loop
+    runs: a live process whose connection carries nothing.
+
+With ``$PEER_RESPONDER=1`` the ``channel-*`` modes run a liveness responder
+(as an actor does), so their hello advertises it.
 
 It exits 0 when the other side closes; anything else is a bug and shows on
 stderr (which pytest captures).
 """
 import os
 import sys
+import time
 
 import trio
 
@@ -42,19 +50,40 @@ async def idle(addr: str, transport: str) -> None:
     await trio.sleep_forever()
 
 
-async def channel_echo(addr: str, transport: str, codec: str) -> None:
-    chan = await tractor.Channel.connect(
+def _spin(secs: float) -> None:
+    start = time.monotonic()
+    while time.monotonic() - start < secs:
+        pass
+
+
+async def _connect(addr: str, transport: str, codec: str):
+    if os.environ.get('PEER_RESPONDER') == '1':
+        from tractor import _liveness
+        _liveness.acquire('127.0.0.1')
+    return await tractor.Channel.connect(
         addr, transport=transport, codec=codec,
         uid=('peer', str(os.getpid())),
         secret=os.environ['TRACTOR_SECRET'],
         heartbeat_interval=float(os.environ.get('PEER_HEARTBEAT', 0.2)),
         liveness_timeout=float(os.environ.get('PEER_LIVENESS', 1.0)),
     )
+
+
+async def channel_echo(addr: str, transport: str, codec: str) -> None:
+    chan = await _connect(addr, transport, codec)
     async with chan, trio.open_nursery() as n:
         n.start_soon(chan.run_heartbeat)
         async for msg in chan:
+            if isinstance(msg, dict) and 'spin' in msg:
+                _spin(msg['spin'])
             await chan.send(msg)
         n.cancel_scope.cancel()
+
+
+async def channel_mute(addr: str, transport: str, codec: str) -> None:
+    chan = await _connect(addr, transport, codec)
+    async with chan:
+        await trio.sleep_forever()
 
 
 def main() -> None:
@@ -66,6 +95,8 @@ def main() -> None:
         trio.run(idle, addr, transport)
     elif mode == 'channel-echo':
         trio.run(channel_echo, addr, transport, codec)
+    elif mode == 'channel-mute':
+        trio.run(channel_mute, addr, transport, codec)
     else:
         sys.exit(f'unknown mode {mode!r}')
 

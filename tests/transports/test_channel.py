@@ -14,7 +14,7 @@ import pytest
 import trio
 import trio.testing
 
-from tractor import Channel, HandshakeError
+from tractor import Channel, HandshakeError, _liveness
 from tractor._channel import PROTOCOL_VERSION, _HELLO
 from tractor.codecs import (
     DecodeError,
@@ -298,14 +298,16 @@ async def test_unknown_codec_is_refused_before_dialing(transport_addr):
 HB, LIVENESS = 0.2, 1.0
 
 
-async def _stopped_peer_detected(transport_addr, codec, busy_sender):
+async def _stopped_peer_detected(transport_addr, codec, busy_sender,
+                                 responder=False):
     transport = get_transport(transport_addr.transport)
     listener = await transport.listen(transport_addr)
     chan = None
+    env = {'PEER_RESPONDER': '1'} if responder else {}
     try:
         async with peer_process('channel-echo', listener.addr, codec,
                                 PEER_HEARTBEAT=str(HB),
-                                PEER_LIVENESS=str(LIVENESS)) as proc:
+                                PEER_LIVENESS=str(LIVENESS), **env) as proc:
             stream = await accept_from(listener, proc)
             chan = Channel(stream, codec, heartbeat_interval=HB,
                            liveness_timeout=LIVENESS)
@@ -341,6 +343,9 @@ async def _stopped_peer_detected(transport_addr, codec, busy_sender):
                 if busy_sender:
                     n.start_soon(sender)
                 bound = LIVENESS + 2 * HB + 0.5
+                if responder:
+                    # the probe that goes unanswered
+                    bound += 2 * max(HB, _liveness.MIN_PROBE_WAIT)
                 with trio.fail_after(bound):
                     await detected.wait()
                 took = trio.current_time() - start
@@ -349,6 +354,9 @@ async def _stopped_peer_detected(transport_addr, codec, busy_sender):
                 f'declared dead after {took:.2f}s, before the bound'
             assert 'liveness' in str(errors[0]) or 'sent nothing' in \
                 str(errors[0]), errors[0]
+            if responder:
+                assert 'did not answer a liveness probe' in \
+                    str(errors[0]), errors[0]
             assert not chan.connected
     finally:
         await close_all(chan, listener)
@@ -366,6 +374,76 @@ async def test_sigstopped_peer_detected_while_sending(transport_addr,
     sends block on back-pressure: the heartbeat must not get stuck behind
     them."""
     await _stopped_peer_detected(transport_addr, codec, busy_sender=True)
+
+
+async def test_sigstopped_peer_with_responder_detected(transport_addr):
+    """A SIGSTOPped peer whose hello advertised a liveness responder does
+    not answer the probe either: still declared gone within the bound
+    (plus the probe's wait)."""
+    await _stopped_peer_detected(transport_addr, 'msgpack',
+                                 busy_sender=False, responder=True)
+
+
+async def test_busy_peer_with_responder_kept(transport_addr):
+    """A peer holding its loop in pure Python for 5 x the liveness timeout
+    answers the probes (its loop is blocked): its channel stays up and the
+    reply it sends afterwards arrives."""
+    transport = get_transport(transport_addr.transport)
+    listener = await transport.listen(transport_addr)
+    chan = None
+    try:
+        async with peer_process('channel-echo', listener.addr, 'msgpack',
+                                PEER_HEARTBEAT=str(HB),
+                                PEER_LIVENESS=str(LIVENESS),
+                                PEER_RESPONDER='1') as proc:
+            stream = await accept_from(listener, proc)
+            chan = Channel(stream, 'msgpack', heartbeat_interval=HB,
+                           liveness_timeout=LIVENESS)
+            with trio.fail_after(20):
+                await chan.handshake(('parent', '0'), secret=SECRET)
+            assert chan._alive is not None, 'no responder in the hello'
+            async with trio.open_nursery() as n:
+                n.start_soon(chan.run_heartbeat)
+                await chan.send({'spin': 5 * LIVENESS})
+                with trio.fail_after(5 * LIVENESS + 30):
+                    assert await chan.recv() == {'spin': 5 * LIVENESS}
+                assert chan.connected
+                await roundtrip(chan, [{'alive?': True}])
+                n.cancel_scope.cancel()
+    finally:
+        await close_all(chan, listener)
+
+
+async def test_mute_peer_with_running_loop_declared_dead(transport_addr):
+    """A peer whose process answers probes with its loop running, yet
+    whose channel carries nothing, is not busy: its connection is broken,
+    and it is declared gone within the bound like a silent peer."""
+    transport = get_transport(transport_addr.transport)
+    listener = await transport.listen(transport_addr)
+    chan = None
+    try:
+        async with peer_process('channel-mute', listener.addr, 'msgpack',
+                                PEER_RESPONDER='1') as proc:
+            stream = await accept_from(listener, proc)
+            chan = Channel(stream, 'msgpack', heartbeat_interval=HB,
+                           liveness_timeout=LIVENESS)
+            with trio.fail_after(20):
+                await chan.handshake(('parent', '0'), secret=SECRET)
+            async with trio.open_nursery() as n:
+                n.start_soon(chan.run_heartbeat)
+                start = trio.current_time()
+                # timeout, the probe and one more wait for frames in flight
+                bound = LIVENESS + 3 * max(HB, _liveness.MIN_PROBE_WAIT) + 5
+                with trio.fail_after(bound):
+                    with pytest.raises(TransportClosed) as info:
+                        await chan.recv()
+                took = trio.current_time() - start
+                n.cancel_scope.cancel()
+            assert took >= LIVENESS * 0.5, took
+            assert 'connection is broken' in str(info.value), info.value
+            assert not chan.connected
+    finally:
+        await close_all(chan, listener)
 
 
 async def test_heartbeat_keeps_idle_channel_alive(transport_addr, codec):

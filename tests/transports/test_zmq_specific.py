@@ -250,6 +250,53 @@ async def test_slow_reader_loses_nothing_and_bounds_memory(scheme):
             await x.aclose()
 
 
+#: seconds the reader stalls: past libzmq's TCP_MAXRT of 15 s, which the
+#: transport once set (on Linux it is TCP_USER_TIMEOUT)
+STALL = 20
+
+
+@pytest.mark.timeout(90)
+async def test_reader_stalled_past_15s_is_not_a_dead_peer():
+    """Regression: TCP_MAXRT is TCP_USER_TIMEOUT on Linux, which also
+    bounds zero-window probing, so a reader that stalled longer than it (a
+    busy actor: user code holding its loop) got its connection reset once
+    more than its HWM and the kernel's buffers were queued toward it. A
+    stalled reader must back-pressure, never kill the stream."""
+    t = ZMQTransport()
+    listener = await t.listen(fresh('tcp'))
+    client, server = await open_pair(t, listener)
+    count = 20_000
+    sent = 0
+
+    def frame(i):
+        return i.to_bytes(4, 'big') + b'x' * 1020
+
+    async def sender():
+        nonlocal sent
+        for i in range(count):
+            await client.send(frame(i))
+            sent += 1
+
+    try:
+        with trio.fail_after(STALL + 40):
+            async with trio.open_nursery() as n:
+                n.start_soon(sender)
+                # the stall is the scenario, not a synchronisation
+                await trio.sleep(STALL)
+                # back-pressure reached the sender: the zmq queues and the
+                # kernel's buffers between them are full
+                assert sent < count
+                for i in range(count):
+                    assert await server.recv() == frame(i), \
+                        f'frame {i} lost or corrupted'
+        await client.send(b'usable')
+        with trio.fail_after(5):
+            assert await server.recv() == b'usable'
+    finally:
+        for x in (client, server, listener):
+            await x.aclose()
+
+
 @pytest.mark.parametrize('scheme', SCHEMES)
 async def test_frame_sizes_and_oversized_frame_from_peer(scheme):
     big = ZMQTransport()                      # 64 MiB frames allowed

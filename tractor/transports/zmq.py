@@ -42,9 +42,14 @@ resets the connection). Dialers set a huge ``RECONNECT_IVL`` so a lost
 connection is *not* silently re-dialled; ``RECONNECT_IVL=-1`` is not used
 because libzmq then discards messages that already arrived. Frames that
 arrived before the peer went are still delivered, then ``recv`` raises
-TransportClosed. TCP keepalive (5 s idle, 3 x 2 s) and TCP_MAXRT (15 s)
-cover dead hosts, like the ``tcp`` transport; hung-but-alive peers are
-the Channel heartbeat's job. ZMTP heartbeats are off by default
+TransportClosed. TCP keepalive (5 s idle, 3 x 2 s) covers idle
+connections to dead hosts, like the ``tcp`` transport; dead hosts with
+data in flight and hung-but-alive peers are the Channel heartbeat's job.
+TCP_MAXRT is deliberately not set: on Linux libzmq makes it
+TCP_USER_TIMEOUT, which also bounds zero-window probing, so it reset a
+healthy connection whose reader stalled longer than it (a busy actor)
+while more than its HWM was queued toward it -- see the ``tcp``
+transport. ZMTP heartbeats are off by default
 (``ZMQTransport(heartbeat=(ivl, timeout))`` turns them on): measured,
 they kill a connection whose reader merely stops reading for longer than
 the timeout while the writer is blocked at the high-water mark, which
@@ -1060,7 +1065,6 @@ class ZMQTransport:
             so(zmq.TCP_KEEPALIVE_IDLE, 5)
             so(zmq.TCP_KEEPALIVE_INTVL, 2)
             so(zmq.TCP_KEEPALIVE_CNT, 3)
-            so(zmq.TCP_MAXRT, 15_000)
             if ipv6:
                 so(zmq.IPV6, 1)
             if dialer:
