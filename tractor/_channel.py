@@ -378,12 +378,15 @@ class Channel:
             return True
         return False
 
-    async def flush_runs(self) -> None:
-        """Encode what :meth:`defer` queued and write whatever is
-        pending now (a sender whose run is full)."""
+    async def flush_runs(self, now: bool = False) -> None:
+        """Encode what :meth:`defer` queued; write what is pending if it
+        is a batch's worth, or ``now`` (a task about to wait for the
+        peer's answer: the service task's turn would only add latency)."""
         if self._deferred:
             self._drain_runs()
-        if (len(self._pending) >= BATCH_FRAMES
+        if not self._pending:
+            return
+        if (now or len(self._pending) >= BATCH_FRAMES
                 or self._pending_bytes >= BATCH_BYTES
                 or not self._service_running):
             frames, self._pending = self._pending, []

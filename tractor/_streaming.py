@@ -178,7 +178,12 @@ class MsgStream:
             # the rest of a run (see tractor._flow): already received and
             # credited, so no trip through the dialog's queue -- but still
             # a cancel point, as every item is
-            await trio.lowlevel.checkpoint_if_cancelled()
+            try:
+                await trio.lowlevel.checkpoint_if_cancelled()
+            except trio.Cancelled:
+                if iterating and self._token is not None:
+                    self._abandon()  # (see below)
+                raise
             return run.pop()
         d = self._d
         while not self._eof:
@@ -186,6 +191,14 @@ class MsgStream:
                 # the peer failed: that comes before anything it queued,
                 # and before the cancel that follows it
                 raise d.remote_error
+            if d.outbox and not d.pending():
+                # about to wait for the peer, with items of ours queued:
+                # they go now, not on the service task's turn (a request
+                # and its answer over a two-way stream)
+                try:
+                    await d.chan.flush_runs(now=True)
+                except TransportClosed:
+                    pass  # the reader hears of it as 'closed'
             try:
                 msg = await d.get()
             except trio.Cancelled:
