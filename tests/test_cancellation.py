@@ -9,7 +9,7 @@ import pytest
 import trio
 
 import tractor
-from tractor import _portal, _trionics
+from tractor import _portal, _supervise
 from tractor_testing import pid_alive
 
 pytestmark = pytest.mark.timeout(60)
@@ -132,7 +132,7 @@ def test_unresponsive_actor_is_killed(arb_addr, how):
     """An actor stuck in ``time.sleep(100)`` cannot answer a polite cancel:
     it is SIGKILLed once the grace period is over, well before the sleep
     would end."""
-    bound = _portal.CANCEL_GRACE + _trionics.KILL_GRACE + 5
+    bound = _portal.CANCEL_GRACE + _supervise.KILL_GRACE + 5
 
     async def main():
         async with tractor.open_nursery() as n:

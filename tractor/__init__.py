@@ -23,7 +23,7 @@ from ._root import open_root_actor, run, run_daemon
 from ._state import current_actor
 from ._strategies import one_for_all, one_for_one, rest_for_one
 from ._streaming import Context, MsgStream, context, stream
-from ._trionics import ActorNursery, open_nursery
+from ._supervise import ActorNursery, open_nursery
 from .codecs import EncodeError, DecodeError, UnknownCodec
 from .transports import TransportClosed, UnknownTransport
 from . import log
