@@ -338,16 +338,20 @@ class Channel:
         self._pending_bytes += size
         if (len(pending) >= BATCH_FRAMES
                 or self._pending_bytes >= BATCH_BYTES):
-            self._pending, self._pending_bytes = [], 0
-            try:
-                await self._send_many(pending)
-            except TransportClosed:
-                raise self._dead or TransportClosed(
-                    f'channel to {self.uid} at {self.raddr} is closed'
-                ) from None
+            await self._write_pending()
         elif len(pending) == 1:
             self._flush_ev.set()
         return size
+
+    async def _write_pending(self) -> None:
+        """Write what is pending now (in the calling task)."""
+        frames, self._pending = self._pending, []
+        self._pending_bytes = 0
+        try:
+            await self._send_many(frames)
+        except TransportClosed:
+            raise self._dead or TransportClosed(
+                f'channel to {self.uid} at {self.raddr} is closed') from None
 
     def post(self, msg: Any) -> None:
         """Queue ``msg`` like :meth:`send_buffered`, without waiting: for
@@ -389,14 +393,7 @@ class Channel:
         if (now or len(self._pending) >= BATCH_FRAMES
                 or self._pending_bytes >= BATCH_BYTES
                 or not self._service_running):
-            frames, self._pending = self._pending, []
-            self._pending_bytes = 0
-            try:
-                await self._send_many(frames)
-            except TransportClosed:
-                raise self._dead or TransportClosed(
-                    f'channel to {self.uid} at {self.raddr} is closed'
-                ) from None
+            await self._write_pending()
         else:
             self._flush_ev.set()
 
