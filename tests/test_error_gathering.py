@@ -10,6 +10,7 @@ import pytest
 import trio
 
 import tractor
+from tractor._exceptions import BaseExceptionGroup
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -6,6 +6,7 @@ import pytest
 import trio
 
 import tractor
+from tractor._exceptions import BaseExceptionGroup
 from tractor_testing import pid_alive
 
 pytestmark = pytest.mark.timeout(60)

@@ -24,6 +24,7 @@ import time
 import trio
 
 import tractor
+from tractor._exceptions import BaseExceptionGroup
 from tractor.transports import TransportClosed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
