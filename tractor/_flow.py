@@ -49,7 +49,7 @@ RUN_MAX = 64
 #: items larger than this (bytes or str) are sent on their own, never in a
 #: run: they may then travel as frame parts, uncopied (see the transports)
 BULKY = 8 * 1024
-_BULKY_TYPES = (bytes, bytearray, memoryview, str)
+BULKY_TYPES = (bytes, bytearray, memoryview, str)
 
 #: reply keys that end a dialog: after one of them nothing more comes
 FINAL_KEYS = ('return', 'error', 'cancelled', 'closed')
@@ -189,16 +189,27 @@ class Dialog(MsgQueue):
     def sent(self, nbytes: int) -> None:
         self.out_items += 1
         self.out_bytes += nbytes
-        self._sizes.append(nbytes)
+        self._sizes.append([1, nbytes])
 
     def grant(self, n) -> None:
-        """The peer consumed ``n`` more items."""
+        """The peer consumed ``n`` more items. What is in flight is kept
+        as [items, bytes each] per message sent (a run's items count equal
+        shares), so a grant costs a step per message, not per item."""
         sizes = self._sizes
-        n = min(int(n), len(sizes))
+        left = int(n)
         freed = 0
-        for _ in range(n):
-            freed += sizes.popleft()
-        self.out_items -= n
+        while left > 0 and sizes:
+            chunk = sizes[0]
+            count, each = chunk
+            if count <= left:
+                sizes.popleft()
+                left -= count
+                freed += count * each
+            else:
+                chunk[0] = count - left
+                freed += left * each
+                left = 0
+        self.out_items -= int(n) - left
         self.out_bytes -= freed
         self._asked = False
         self._wake_sender()
@@ -235,14 +246,6 @@ class Dialog(MsgQueue):
     # envelope to encode, route and queue, and one flow-control update,
     # instead of one per item. That per-item cost, not the codec, is most
     # of what a small item costs; a pipeline stage pays it twice.
-    def queue(self, item) -> bool:
-        """Add ``item`` to the outbox; True if the outbox was empty (the
-        caller asks the channel to flush it)."""
-        self.out_items += 1
-        box = self.outbox
-        box.append(item)
-        return len(box) == 1
-
     def run_message(self, items: list) -> dict:
         if len(items) == 1:
             return item_msg(self.caller, self.cid, items[0])
@@ -257,8 +260,8 @@ class Dialog(MsgQueue):
         """A run of ``n`` items was encoded to ``nbytes``: each counts an
         equal share against the byte window."""
         self.out_bytes += nbytes
-        share = nbytes // n if n else 0
-        self._sizes.extend([share] * n)
+        if n:
+            self._sizes.append([n, nbytes // n])
 
     def run_failed(self, n: int, exc: BaseException) -> None:
         """A run of ``n`` items could not be sent: they do not count, and
@@ -290,9 +293,6 @@ class Dialog(MsgQueue):
     def take_credit(self) -> int:
         n, self.consumed, self.consumed_bytes = self.consumed, 0, 0
         return n
-
-    def bulky(self, item) -> bool:
-        return type(item) in _BULKY_TYPES and len(item) > BULKY
 
     @classmethod
     def upgrade(cls, q: MsgQueue, cid: int) -> 'Dialog':

@@ -29,7 +29,14 @@ from ._exceptions import (
     pack_error,
     unpack_error,
 )
-from ._flow import RUN_MAX, STREAM_WINDOW, STREAM_WINDOW_BYTES, Dialog
+from ._flow import (
+    BULKY,
+    BULKY_TYPES,
+    RUN_MAX,
+    STREAM_WINDOW,
+    STREAM_WINDOW_BYTES,
+    Dialog,
+)
 from ._protocol import ackreq_msg, cancel_msg, credit_msg, item_msg, stop_msg
 from .log import get_logger
 from .transports import TransportClosed
@@ -82,12 +89,17 @@ async def send_item(d: Dialog, item: Any, ask) -> None:
     if d.send_error is not None:
         raise d.send_error
     chan = d.chan
-    if d.bulky(item):
+    if type(item) in BULKY_TYPES and len(item) > BULKY:
         d.sent(await chan.send_buffered(item_msg(d.caller, d.cid, item)))
-    elif d.queue(item):
+        return
+    # into the dialog's run (this is the per-item cost of a stream)
+    d.out_items += 1
+    box = d.outbox
+    box.append(item)
+    if len(box) == 1:
         if not chan.defer(d):
             await chan.flush_runs()
-    elif len(d.outbox) >= RUN_MAX:
+    elif len(box) >= RUN_MAX:
         await chan.flush_runs()
 
 
