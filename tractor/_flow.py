@@ -24,6 +24,16 @@ The same window runs in both directions of a two-way stream, so neither
 side's memory grows with a fast peer: at most a window of items waits in
 either side's FIFO.
 
+Runs: what one task sends on one stream before it yields to the scheduler
+(at most ``RUN_MAX`` items) waits in the dialog's ``outbox`` and leaves as
+one message, ``{'cid', 'yields': [...]}``, when the channel next writes
+(``Channel.defer``). Envelope, encoding, routing, queueing and credit are
+then paid per run, not per item, which is most of what a small item costs.
+A run's items count one each against the window (``out_items`` when
+queued; their bytes, in equal shares, once the run is encoded). Bulky
+items (``BULKY``) go alone, so transports that carry frame parts keep them
+uncopied.
+
 Plain calls (one request, one reply) use the lighter :class:`MsgQueue`:
 they never stream, and the reply path is the hot path.
 """
@@ -137,7 +147,7 @@ class Dialog(MsgQueue):
         #: how the callee serves it ('agen', 'stream', 'context'...)
         self.kind = None
         #: items queued by this side, not yet encoded: they leave as one
-        #: message (a *run*) when the channel next writes (see runs below)
+        #: message (a *run*) when the channel next writes (see Runs above)
         self.outbox: list = []
         #: why a run could not be sent (raised by the next send)
         self.send_error: Optional[BaseException] = None
