@@ -84,10 +84,27 @@ _HELLO = b'TRACTOR\x01'
 _PROOF = b'TRACTOR\x02'
 _MAX_HELLO = 4096
 
+def _env_seconds(name: str, default: float) -> float:
+    """A positive number of seconds from ``$name``; a bad value fails with
+    an error naming the variable (not a bare float() error at import)."""
+    raw = os.environ.get(name, '').strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(
+            f'${name}={raw!r}: expected a positive number of seconds, like '
+            f'{default}; unset it for the default')
+    return value
+
+
 #: seconds between heartbeats on an otherwise idle channel
-HEARTBEAT_INTERVAL = float(os.environ.get('TRACTOR_HEARTBEAT_INTERVAL', 1.0))
+HEARTBEAT_INTERVAL = _env_seconds('TRACTOR_HEARTBEAT_INTERVAL', 1.0)
 #: seconds of total silence after which the peer is declared gone
-LIVENESS_TIMEOUT = float(os.environ.get('TRACTOR_LIVENESS_TIMEOUT', 5.0))
+LIVENESS_TIMEOUT = _env_seconds('TRACTOR_LIVENESS_TIMEOUT', 5.0)
 #: a buffered batch is written at once when it holds this many frames...
 BATCH_FRAMES = 64
 #: ...or this many bytes
@@ -95,7 +112,7 @@ BATCH_BYTES = 64 * 1024
 #: frames up to this size may be joined into a batch frame (see Batches)
 BATCH_ITEM_MAX = 8 * 1024
 #: seconds a new connection has to complete the handshake
-HANDSHAKE_TIMEOUT = float(os.environ.get('TRACTOR_HANDSHAKE_TIMEOUT', 10.0))
+HANDSHAKE_TIMEOUT = _env_seconds('TRACTOR_HANDSHAKE_TIMEOUT', 10.0)
 
 
 def _whole(frame):

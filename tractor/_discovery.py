@@ -10,24 +10,30 @@ from .transports import Addr
 
 @asynccontextmanager
 async def get_arbiter(host=None, port=None):
-    """A Portal to the arbiter (by default the current actor's)."""
+    """A Portal to the arbiter (by default the current actor's). ``host``
+    may also be a whole address (``'ipc:///path.sock'``, an ``Addr``)."""
     actor = _state.current_actor()
-    if host is None:
-        addr = actor.arbiter_addr
-        if addr is None:
-            raise RuntimeError('this actor knows no arbiter')
-    else:
-        addr = Addr.parse((host, port), actor.transport)
-    async with open_portal(addr, actor) as portal:
+    async with open_portal(_arbiter_addr(actor, host, port), actor) as portal:
         yield portal
+
+
+def _arbiter_addr(actor, host=None, port=None) -> Addr:
+    if host is None:
+        if actor.arbiter_addr is None:
+            raise RuntimeError('this actor knows no arbiter')
+        return actor.arbiter_addr
+    if port is None:
+        # a whole address: keeps what (host, port) cannot say, such as
+        # the path of an ipc:// address
+        return Addr.parse(host, actor.transport)
+    return Addr.parse((host, port), actor.transport)
 
 
 @asynccontextmanager
 async def find_actor(name: str, arbiter_sockaddr=None):
     """A Portal to an actor registered as ``name``, or None if there is
     none right now."""
-    host, port = _split(arbiter_sockaddr)
-    async with get_arbiter(host, port) as arb:
+    async with get_arbiter(arbiter_sockaddr) as arb:
         addr = await arb.run('self', 'find_actor', name=name)
     if addr is None:
         yield None
@@ -40,17 +46,7 @@ async def find_actor(name: str, arbiter_sockaddr=None):
 async def wait_for_actor(name: str, arbiter_sockaddr=None):
     """A Portal to an actor registered as ``name``, waiting until one
     registers."""
-    host, port = _split(arbiter_sockaddr)
-    async with get_arbiter(host, port) as arb:
+    async with get_arbiter(arbiter_sockaddr) as arb:
         addrs = await arb.run('self', 'wait_for_actor', name=name)
     async with open_portal(addrs[-1]) as portal:
         yield portal
-
-
-def _split(addr):
-    if addr is None:
-        return None, None
-    if isinstance(addr, (tuple, list)):
-        return addr[0], addr[1]
-    a = Addr.parse(addr)
-    return a.host, a.port

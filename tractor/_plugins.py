@@ -8,7 +8,7 @@ without touching this repository, or at run time with ``register()``.
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Callable, Union
 
 Factory = Union[str, Callable[[], Any]]
@@ -16,11 +16,14 @@ Factory = Union[str, Callable[[], Any]]
 
 class PluginRegistry:
     def __init__(self, kind: str, group: str, builtin: dict[str, str],
-                 unknown: type[Exception]) -> None:
+                 unknown: type[Exception],
+                 extras: dict[str, str] | None = None) -> None:
         self.kind = kind              # 'transport', 'codec': for messages
         self.group = group            # the entry-point group
         self._builtin = dict(builtin)
         self._unknown = unknown       # the error raised for a bad name
+        # name -> the package extra that installs its backend (setup.cfg)
+        self._extras = dict(extras or {})
         self._factories: dict[str, Factory] = {}
         self._instances: dict[str, Any] = {}
         self._entry_points_loaded = False
@@ -35,14 +38,17 @@ class PluginRegistry:
         if not self._entry_points_loaded:
             self._entry_points_loaded = True
             for ep in entry_points(group=self.group):
-                self._factories.setdefault(ep.name, ep.value)
+                # loaded (ep.load()) only when asked for by name
+                self._factories.setdefault(ep.name, ep)
         return {**self._builtin, **self._factories}
 
     @staticmethod
-    def _load(spec: Factory) -> Callable[[], Any]:
+    def _load(spec) -> Callable[[], Any]:
         if isinstance(spec, str):
             mod, _, attr = spec.partition(':')
             return getattr(importlib.import_module(mod), attr)
+        if isinstance(spec, EntryPoint):
+            return spec.load()
         return spec
 
     def available(self) -> list[str]:
@@ -71,9 +77,12 @@ class PluginRegistry:
         try:
             factory = self._load(spec)
         except ImportError as err:
+            extra = self._extras.get(name)
+            how = (f'`pip install tractor[{extra}]`' if extra else
+                   f'install the package that provides it ({err.name})')
             raise self._unknown(
                 f'{self.kind} {name!r} is registered but its backend is not '
-                f'installed ({err}); `pip install tractor[{name}]` or pick '
-                f'one of: {", ".join(self.available())}') from err
+                f'installed ({err}); {how}, or pick one of: '
+                f'{", ".join(self.available())}') from err
         inst = self._instances[name] = factory()
         return inst

@@ -23,7 +23,7 @@ _registry = PluginRegistry('transport', ENTRY_POINT_GROUP, {
     'uds': 'tractor.transports.tcp:UDSTransport',
     'nng': 'tractor.transports.nng:NNGTransport',
     'zmq': 'tractor.transports.zmq:ZMQTransport',
-}, UnknownTransport)
+}, UnknownTransport, extras={'nng': 'nng', 'zmq': 'zmq'})
 
 
 def register_transport(name: str, factory) -> None:
