@@ -32,7 +32,7 @@ from ._exceptions import (
 )
 from ._flow import Dialog, MsgQueue
 from ._registrar import keep_registered
-from ._protocol import ackreq_msg, cancel_msg, next_cid, request, run_msg
+from ._protocol import cancel_msg, next_cid, request, run_msg
 from ._streaming import Context, error_from, send_item
 from .codecs import CodecError
 from .log import get_logger
@@ -694,13 +694,9 @@ async def _tell_cancelled(task: Dialog, by_actor: bool) -> None:
 async def _feed(task: Dialog, agen) -> None:
     """Send what the async generator ``agen`` yields as stream items, at
     most a window ahead of the caller (see :mod:`tractor._flow`)."""
-    chan, cid = task.chan, task.cid
-
-    async def ask():
-        await chan.send_buffered(ackreq_msg(False, cid))
     try:
         async for item in agen:
-            await send_item(task, item, ask)
+            await send_item(task, item)
     finally:
         with trio.CancelScope(shield=True):
             await agen.aclose()

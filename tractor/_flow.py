@@ -44,7 +44,7 @@ from typing import Optional
 
 import trio
 
-from ._protocol import item_msg, run_msg_of
+from ._protocol import ackreq_msg, item_msg, run_msg_of
 
 #: items a sender may run ahead of its reader...
 STREAM_WINDOW = 4096
@@ -234,17 +234,18 @@ class Dialog(MsgQueue):
         return (self.out_items >= STREAM_WINDOW
                 or self.out_bytes >= STREAM_WINDOW_BYTES)
 
-    async def wait_credit(self, ask) -> None:
+    async def wait_credit(self) -> None:
         """Wait while a window of items or bytes is unconsumed. The peer
         grants credit every half window; a sender stalled earlier (on
-        bytes) calls ``ask()`` once to have the peer acknowledge what it
+        bytes) sends ``ackreq`` once to have the peer acknowledge what it
         has consumed so far. Returns at once if the call has ended (the
         caller checks ``final``)."""
         while self.window_full() and self.final is None \
                 and self.remote_error is None and self.send_error is None:
             if not self._asked:
                 self._asked = True
-                await ask()
+                await self.chan.send_buffered(
+                    ackreq_msg(self.caller, self.cid))
             ev = self._credit_ev
             if ev is None:
                 ev = self._credit_ev = trio.Event()
@@ -282,18 +283,9 @@ class Dialog(MsgQueue):
 
     # -- the receiver's side -------------------------------------------
     def took_many(self, n: int, nbytes: int) -> Optional[int]:
-        """User code is handed ``n`` items of ``nbytes`` in all."""
+        """User code is handed ``n`` items of ``nbytes`` in all: the credit
+        to grant now, if half a window is due."""
         self.consumed += n
-        self.consumed_bytes += nbytes
-        if (self.consumed >= CREDIT_ITEMS
-                or self.consumed_bytes >= CREDIT_BYTES):
-            return self.take_credit()
-        return None
-
-    def took(self, nbytes: int) -> Optional[int]:
-        """User code consumed an item of ``nbytes``: the credit to grant
-        now, if half a window is due."""
-        self.consumed += 1
         self.consumed_bytes += nbytes
         if (self.consumed >= CREDIT_ITEMS
                 or self.consumed_bytes >= CREDIT_BYTES):

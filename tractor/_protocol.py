@@ -93,36 +93,33 @@ def cancel_msg(cid: int, error: dict | None = None) -> dict:
     return msg
 
 
-# Messages that exist in both directions: the caller's carry 'cmd'.
-def item_msg(caller: bool, cid: int, item: Any) -> dict:
+def _spelt(caller: bool, cmd: str, cid: int, key: str, value) -> dict:
+    """A message that exists in both directions: the caller's carries
+    ``cmd`` (see the rule above)."""
     if caller:
-        return {'cmd': 'yield', 'cid': cid, 'yield': item}
-    return {'cid': cid, 'yield': item}
+        return {'cmd': cmd, 'cid': cid, key: value}
+    return {'cid': cid, key: value}
+
+
+def item_msg(caller: bool, cid: int, item: Any) -> dict:
+    return _spelt(caller, 'yield', cid, 'yield', item)
 
 
 def run_msg_of(caller: bool, cid: int, items: list) -> dict:
     """Several items of one stream as one message (a run)."""
-    if caller:
-        return {'cmd': 'yield', 'cid': cid, 'yields': items}
-    return {'cid': cid, 'yields': items}
+    return _spelt(caller, 'yield', cid, 'yields', items)
 
 
 def stop_msg(caller: bool, cid: int) -> dict:
-    if caller:
-        return {'cmd': 'stop', 'cid': cid, 'stop': 1}
-    return {'cid': cid, 'stop': 1}
+    return _spelt(caller, 'stop', cid, 'stop', 1)
 
 
 def credit_msg(caller: bool, cid: int, n: int) -> dict:
-    if caller:
-        return {'cmd': 'credit', 'cid': cid, 'credit': n}
-    return {'cid': cid, 'credit': n}
+    return _spelt(caller, 'credit', cid, 'credit', n)
 
 
 def ackreq_msg(caller: bool, cid: int) -> dict:
-    if caller:
-        return {'cmd': 'ackreq', 'cid': cid, 'ackreq': 1}
-    return {'cid': cid, 'ackreq': 1}
+    return _spelt(caller, 'ackreq', cid, 'ackreq', 1)
 
 
 async def request(chan, ns: str, func: str, **kw) -> Any:

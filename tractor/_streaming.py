@@ -37,7 +37,7 @@ from ._flow import (
     STREAM_WINDOW_BYTES,
     Dialog,
 )
-from ._protocol import ackreq_msg, cancel_msg, credit_msg, item_msg, stop_msg
+from ._protocol import cancel_msg, credit_msg, item_msg, stop_msg
 from .log import get_logger
 from .transports import TransportClosed
 
@@ -79,13 +79,12 @@ def error_from(msg: dict, chan, what: str) -> BaseException:
                             'ProtocolError', chan.uid)
 
 
-async def send_item(d: Dialog, item: Any, ask) -> None:
+async def send_item(d: Dialog, item: Any) -> None:
     """Send a stream item on ``d``, waiting while the peer has a window
-    unconsumed (``ask()`` requests credit). Small items join the
-    dialog's run (see :mod:`tractor._flow`); a bulky one goes on its own,
-    after the run."""
+    unconsumed. Small items join the dialog's run (see
+    :mod:`tractor._flow`); a bulky one goes on its own, after the run."""
     if d.out_items >= STREAM_WINDOW or d.out_bytes >= STREAM_WINDOW_BYTES:
-        await d.wait_credit(ask)
+        await d.wait_credit()
     if d.send_error is not None:
         raise d.send_error
     chan = d.chan
@@ -185,58 +184,53 @@ class MsgStream:
         return self._next(True)
 
     async def _next(self, iterating: bool) -> Any:
-        run = self._run
-        if run:
-            # the rest of a run (see tractor._flow): already received and
-            # credited, so no trip through the dialog's queue -- but still
-            # a cancel point, as every item is
-            try:
+        try:
+            run = self._run
+            if run:
+                # the rest of a run (see tractor._flow): already received
+                # and credited, so no trip through the dialog's queue --
+                # but still a cancel point, as every item is
                 await trio.lowlevel.checkpoint_if_cancelled()
-            except trio.Cancelled:
-                if iterating and self._token is not None:
-                    self._abandon()  # (see below)
-                raise
-            return run.pop()
-        d = self._d
-        while not self._eof:
-            if d.remote_error is not None:
-                # the peer failed: that comes before anything it queued,
-                # and before the cancel that follows it
-                raise d.remote_error
-            if d.outbox and not d.pending():
-                # about to wait for the peer, with items of ours queued:
-                # they go now, not on the service task's turn (a request
-                # and its answer over a two-way stream)
-                try:
-                    await d.chan.flush_runs(now=True)
-                except TransportClosed:
-                    pass  # the reader hears of it as 'closed'
-            try:
+                return run.pop()
+            d = self._d
+            while not self._eof:
+                if d.remote_error is not None:
+                    # the peer failed: that comes before anything it
+                    # queued, and before the cancel that follows it
+                    raise d.remote_error
+                if d.outbox and not d.pending():
+                    # about to wait for the peer, with items of ours
+                    # queued: they go now, not on the service task's turn
+                    # (a request and its answer over a two-way stream)
+                    try:
+                        await d.chan.flush_runs(now=True)
+                    except TransportClosed:
+                        pass  # the reader hears of it as 'closed'
                 msg = await d.get()
-            except trio.Cancelled:
-                # like an async generator's ``finally``: an ``async for``
-                # over a one-way stream that is cancelled stops the
-                # producer (its owner may never close it)
-                if iterating and self._token is not None:
-                    self._abandon()
-                raise
-            items = msg.get('yields')
-            if items is not None:
-                n = d.took_many(len(items), msg['_n'])
-                if n is not None:
-                    await self._credit(n)
-                items.reverse()
-                item = items.pop()
-                self._run = items
-                return item
-            if 'yield' in msg:
-                n = d.took(msg['_n'])
-                if n is not None:
-                    await self._credit(n)
-                item, msg = msg['yield'], None
-                return item
-            self._control(msg)
-        raise StopAsyncIteration
+                items = msg.get('yields')
+                if items is not None:
+                    n = d.took_many(len(items), msg['_n'])
+                    if n is not None:
+                        await self._credit(n)
+                    items.reverse()
+                    item = items.pop()
+                    self._run = items
+                    return item
+                if 'yield' in msg:
+                    n = d.took_many(1, msg['_n'])
+                    if n is not None:
+                        await self._credit(n)
+                    item, msg = msg['yield'], None
+                    return item
+                self._control(msg)
+            raise StopAsyncIteration
+        except trio.Cancelled:
+            # like an async generator's ``finally``: an ``async for`` over
+            # a one-way stream that is cancelled stops the producer (its
+            # owner may never close it)
+            if iterating and self._token is not None:
+                self._abandon()
+            raise
 
     async def _credit(self, n: int) -> None:
         d = self._d
@@ -276,13 +270,9 @@ class MsgStream:
                     'a one-way stream only receives'))
         if d.final is not None or d.remote_error is not None:
             self._broken()
-        await send_item(d, item, self._ask)
+        await send_item(d, item)
         if d.final is not None or d.remote_error is not None:
             self._broken()  # it ended while we waited for credit
-
-    async def _ask(self) -> None:
-        d = self._d
-        await d.chan.send_buffered(ackreq_msg(d.caller, d.cid))
 
     def _broken(self):
         d = self._d
@@ -403,11 +393,7 @@ class Context:
         d = self._d
         if d.remote_error is not None:
             raise d.remote_error
-        await send_item(d, item, self._ask)
-
-    async def _ask(self) -> None:
-        d = self._d
-        await d.chan.send_buffered(ackreq_msg(d.caller, d.cid))
+        await send_item(d, item)
 
     # -- both ----------------------------------------------------------
     @asynccontextmanager

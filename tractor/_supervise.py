@@ -24,7 +24,7 @@ from ._actor import Actor
 from ._exceptions import (
     ActorFailure,
     BaseExceptionGroup,
-    _leaves,
+    collapse,
     unpack_error,
 )
 from ._flow import MsgQueue
@@ -639,19 +639,12 @@ async def open_nursery(supervisor: Strategy | None = None):
     gathered = an._unclaimed_failures() if an is not None else []
     if failure is None and not gathered:
         return
-    leaves = [] if failure is None else (
-        list(_leaves(failure)) if isinstance(failure, BaseExceptionGroup)
-        else [failure])
-    errors = [e for e in leaves if not isinstance(e, trio.Cancelled)]
-    for err in gathered:
-        if not any(err is e for e in errors):
-            errors.append(err)
-    if any(isinstance(e, KeyboardInterrupt) for e in errors):
-        raise next(e for e in errors if isinstance(e, KeyboardInterrupt))
-    if not errors:
-        raise failure  # cancelled, and nothing failed: as trio would
-    if len(errors) == 1:
-        if errors[0] is failure:
-            raise failure
-        raise errors[0] from None
-    raise BaseExceptionGroup('several actors failed', errors) from None
+    # the block's own failure (maybe a group from trio's nursery) and the
+    # gathered errors, as one: flattened, cancellations and duplicates
+    # dropped, one error as itself
+    everything = BaseExceptionGroup(
+        'several actors failed', ([failure] if failure else []) + gathered)
+    exc = collapse(everything)
+    if exc is everything or exc is failure:
+        raise failure  # (only cancelled, and nothing failed: as trio would)
+    raise exc from None
