@@ -541,7 +541,6 @@ class Actor(_ActorLifecycle):
                 await self._send_error(chan, cid, err)
             return
         task = Dialog(chan, cid, caller=False, scope=trio.CancelScope())
-        task.kind = kind
         self._rpc_tasks[(chan, cid)] = task
         if kind is _ASYNC:
             # run right here as far as it goes (see _run_inline)

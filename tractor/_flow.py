@@ -114,8 +114,8 @@ class Dialog(MsgQueue):
 
     __slots__ = ('cid', 'caller', 'scope', 'out_items', 'out_bytes',
                  '_sizes', '_credit_ev', '_asked', 'consumed',
-                 'consumed_bytes', 'final', '_final_ev', 'peer_stopped',
-                 'remote_error', 'cancel_requested', 'kind', 'outbox',
+                 'consumed_bytes', 'final', '_final_ev',
+                 'remote_error', 'cancel_requested', 'outbox',
                  'send_error')
 
     def __init__(self, chan, cid: int, *, caller: bool,
@@ -138,14 +138,10 @@ class Dialog(MsgQueue):
         #: closed), as soon as the reader routed it
         self.final: Optional[dict] = None
         self._final_ev: Optional[trio.Event] = None
-        #: the peer closed its sending half
-        self.peer_stopped = False
         #: an error the peer reported while cancelling us (callee side)
         self.remote_error: Optional[BaseException] = None
         #: this side asked the peer to cancel the call
         self.cancel_requested = False
-        #: how the callee serves it ('agen', 'stream', 'context'...)
-        self.kind = None
         #: items queued by this side, not yet encoded: they leave as one
         #: message (a *run*) when the channel next writes (see Runs above)
         self.outbox: list = []

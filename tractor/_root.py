@@ -70,9 +70,11 @@ async def _bind_root(*, name, arbiter_addr, transport, codec, secret,
 
 
 def _root_config(*, arbiter_addr, transport, codec, start_method, loglevel,
-                 secret, rpc_module_paths, max_frame, **rest) -> dict:
+                 secret, rpc_module_paths, max_frame, **rest) -> tuple:
     """Options with the environment's defaults filled in, checked before
-    anything is bound; and the process-wide settings they imply."""
+    anything is bound, and the process-wide settings they imply; with the
+    tree's ``max_frame`` beside them (a transport setting, not the
+    actor's)."""
     transport = transport or os.environ.get('TRACTOR_TRANSPORT') or 'tcp'
     if arbiter_addr is None:
         arbiter_addr = _env_arbiter_addr() or DEFAULT_ARBITER
@@ -80,7 +82,7 @@ def _root_config(*, arbiter_addr, transport, codec, start_method, loglevel,
     # fail fast, with the list of choices, on a misspelt name
     get_transport(transport)
     get_codec(codec)
-    _max_frame(max_frame)
+    limit = _max_frame(max_frame)
     method = _spawn.check_start_method(start_method)
     _malloc.tune()
     _state._spawn_method = method
@@ -91,7 +93,7 @@ def _root_config(*, arbiter_addr, transport, codec, start_method, loglevel,
     return dict(rest, arbiter_addr=arbiter_addr, transport=transport,
                 codec=codec, loglevel=loglevel,
                 secret=_auth.get_secret(secret),
-                rpc_module_paths=list(rpc_module_paths))
+                rpc_module_paths=list(rpc_module_paths)), limit
 
 
 @asynccontextmanager
@@ -127,7 +129,7 @@ async def open_root_actor(
         raise RuntimeError(
             'a root actor is already running in this process: use it (call '
             'tractor APIs directly) instead of opening a second one')
-    cfg = _root_config(
+    cfg, limit = _root_config(
         name=name, arbiter_addr=arbiter_addr, start_method=start_method,
         loglevel=loglevel, transport=transport, codec=codec,
         rpc_module_paths=rpc_module_paths, statespace=statespace,
@@ -137,7 +139,7 @@ async def open_root_actor(
     # this tree's while the root runs (children get it in their config)
     # and the previous one again after
     tr = get_transport(cfg['transport'])
-    before, tr.max_frame = tr.max_frame, _max_frame(max_frame)
+    before, tr.max_frame = tr.max_frame, limit
     try:
         actor, accept, listener = await _bind_root(**cfg)
         _state._set_current_actor(actor)

@@ -252,8 +252,7 @@ class MsgStream:
         if self._on_end is not None:
             self._on_end()
         if 'stop' in msg:
-            d.peer_stopped = True
-            return
+            return  # the peer closed its half
         if 'return' in msg or ('cancelled' in msg and d.cancel_requested):
             return  # the call is over: the stream simply ends
         outcome_of(d, self._what)  # raises the error the message means
