@@ -329,8 +329,7 @@ class Channel:
                 async with self._send_lock:
                     await self.stream.send(data)
         except TransportClosed:
-            raise self._dead or TransportClosed(
-                f'channel to {self.uid} at {self.raddr} is closed') from None
+            raise self._lost() from None
 
     async def send_buffered(self, msg: Any) -> int:
         """Queue ``msg`` to go out with the next batch: written when the
@@ -360,6 +359,11 @@ class Channel:
             self._flush_ev.set()
         return size
 
+    def _lost(self) -> TransportClosed:
+        """Why a send failed: the liveness verdict, if there was one."""
+        return self._dead or TransportClosed(
+            f'channel to {self.uid} at {self.raddr} is closed')
+
     async def _write_pending(self) -> None:
         """Write what is pending now (in the calling task)."""
         frames, self._pending = self._pending, []
@@ -367,8 +371,7 @@ class Channel:
         try:
             await self._send_many(frames)
         except TransportClosed:
-            raise self._dead or TransportClosed(
-                f'channel to {self.uid} at {self.raddr} is closed') from None
+            raise self._lost() from None
 
     def post(self, msg: Any) -> None:
         """Queue ``msg`` like :meth:`send_buffered`, without waiting: for
