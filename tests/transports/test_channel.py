@@ -298,6 +298,17 @@ async def test_unknown_codec_is_refused_before_dialing(transport_addr):
 HB, LIVENESS = 0.2, 1.0
 
 
+async def watched_channel(listener, proc, codec) -> Channel:
+    """The channel from ``proc`` (accepted on ``listener``), handshaken,
+    with the liveness settings of these tests."""
+    stream = await accept_from(listener, proc)
+    chan = Channel(stream, codec, heartbeat_interval=HB,
+                   liveness_timeout=LIVENESS)
+    with trio.fail_after(20):
+        await chan.handshake(('parent', '0'), secret=SECRET)
+    return chan
+
+
 async def _stopped_peer_detected(transport_addr, codec, busy_sender,
                                  responder=False):
     transport = get_transport(transport_addr.transport)
@@ -308,11 +319,7 @@ async def _stopped_peer_detected(transport_addr, codec, busy_sender,
         async with peer_process('channel-echo', listener.addr, codec,
                                 PEER_HEARTBEAT=str(HB),
                                 PEER_LIVENESS=str(LIVENESS), **env) as proc:
-            stream = await accept_from(listener, proc)
-            chan = Channel(stream, codec, heartbeat_interval=HB,
-                           liveness_timeout=LIVENESS)
-            with trio.fail_after(20):
-                await chan.handshake(('parent', '0'), secret=SECRET)
+            chan = await watched_channel(listener, proc, codec)
             await roundtrip(chan, [{'alive?': True}])
             detected = trio.Event()
             errors = []
@@ -396,11 +403,7 @@ async def test_busy_peer_with_responder_kept(transport_addr):
                                 PEER_HEARTBEAT=str(HB),
                                 PEER_LIVENESS=str(LIVENESS),
                                 PEER_RESPONDER='1') as proc:
-            stream = await accept_from(listener, proc)
-            chan = Channel(stream, 'msgpack', heartbeat_interval=HB,
-                           liveness_timeout=LIVENESS)
-            with trio.fail_after(20):
-                await chan.handshake(('parent', '0'), secret=SECRET)
+            chan = await watched_channel(listener, proc, 'msgpack')
             assert chan._alive is not None, 'no responder in the hello'
             async with trio.open_nursery() as n:
                 n.start_soon(chan.run_heartbeat)
@@ -424,11 +427,7 @@ async def test_mute_peer_with_running_loop_declared_dead(transport_addr):
     try:
         async with peer_process('channel-mute', listener.addr, 'msgpack',
                                 PEER_RESPONDER='1') as proc:
-            stream = await accept_from(listener, proc)
-            chan = Channel(stream, 'msgpack', heartbeat_interval=HB,
-                           liveness_timeout=LIVENESS)
-            with trio.fail_after(20):
-                await chan.handshake(('parent', '0'), secret=SECRET)
+            chan = await watched_channel(listener, proc, 'msgpack')
             async with trio.open_nursery() as n:
                 n.start_soon(chan.run_heartbeat)
                 start = trio.current_time()
