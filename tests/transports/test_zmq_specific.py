@@ -210,18 +210,14 @@ async def test_100_concurrent_peers_get_their_own_replies(scheme):
     assert len({id(s._sock) for s in served}) == len(served)
 
 
-@pytest.mark.parametrize('scheme', SCHEMES)
-async def test_slow_reader_loses_nothing_and_bounds_memory(scheme):
-    t = ZMQTransport(window=1024 * 1024)
-    listener = await t.listen(fresh(scheme))
-    client, server = await open_pair(t, listener)
-    sizes = [0, 1, 50, 1000, 70_000, 300_000]
-    count = 3000
+async def stalled_reader(client, server, frame, count: int, stall: float,
+                         read_pause=None) -> int:
+    """A sender writes ``frame(0..count-1)`` as fast as it may while the
+    reader does nothing for ``stall`` seconds (the stall is the scenario,
+    not a synchronisation); then every frame must arrive, in order and
+    intact. Returns how many the sender got out during the stall, which
+    must be fewer than all of them (back-pressure reached it)."""
     sent = 0
-
-    def frame(i):
-        n = sizes[i % len(sizes)]
-        return (i.to_bytes(4, 'big') + bytes([i % 251]) * n)
 
     async def sender():
         nonlocal sent
@@ -229,21 +225,37 @@ async def test_slow_reader_loses_nothing_and_bounds_memory(scheme):
             await client.send(frame(i))
             sent += 1
 
+    async with trio.open_nursery() as n:
+        n.start_soon(sender)
+        await trio.sleep(stall)
+        assert sent < count
+        stalled = sent
+        for i in range(count):
+            assert await server.recv() == frame(i), \
+                f'frame {i} lost or corrupted'
+            if read_pause and i % 300 == 0:
+                await trio.sleep(read_pause)
+    assert sent == count
+    return stalled
+
+
+@pytest.mark.parametrize('scheme', SCHEMES)
+async def test_slow_reader_loses_nothing_and_bounds_memory(scheme):
+    t = ZMQTransport(window=1024 * 1024)
+    listener = await t.listen(fresh(scheme))
+    client, server = await open_pair(t, listener)
+    sizes = [0, 1, 50, 1000, 70_000, 300_000]
+
+    def frame(i):
+        n = sizes[i % len(sizes)]
+        return (i.to_bytes(4, 'big') + bytes([i % 251]) * n)
+
     try:
         with trio.fail_after(50):
-            async with trio.open_nursery() as n:
-                n.start_soon(sender)
-                await trio.sleep(0.5)
-                # the reader has not read: the sender must be held back
-                # well before everything (~370 MB) is buffered
-                assert sent < count
-                stalled = sent
-                for i in range(count):
-                    got = await server.recv()
-                    assert got == frame(i), f'frame {i} lost or corrupted'
-                    if i % 300 == 0:
-                        await trio.sleep(0.02)
-        assert sent == count
+            # the sender must be held back well before everything (~370
+            # MB) is buffered; the reader then reads slowly at first
+            stalled = await stalled_reader(client, server, frame, 3000, 0.5,
+                                           read_pause=0.02)
         assert stalled * 60_000 < 64 * 1024 * 1024
     finally:
         for x in (client, server, listener):
@@ -265,30 +277,15 @@ async def test_reader_stalled_past_15s_is_not_a_dead_peer():
     t = ZMQTransport()
     listener = await t.listen(fresh('tcp'))
     client, server = await open_pair(t, listener)
-    count = 20_000
-    sent = 0
 
     def frame(i):
         return i.to_bytes(4, 'big') + b'x' * 1020
 
-    async def sender():
-        nonlocal sent
-        for i in range(count):
-            await client.send(frame(i))
-            sent += 1
-
     try:
         with trio.fail_after(STALL + 40):
-            async with trio.open_nursery() as n:
-                n.start_soon(sender)
-                # the stall is the scenario, not a synchronisation
-                await trio.sleep(STALL)
-                # back-pressure reached the sender: the zmq queues and the
-                # kernel's buffers between them are full
-                assert sent < count
-                for i in range(count):
-                    assert await server.recv() == frame(i), \
-                        f'frame {i} lost or corrupted'
+            # back-pressure reached the sender: the zmq queues and the
+            # kernel's buffers between them are full
+            await stalled_reader(client, server, frame, 20_000, STALL)
         await client.send(b'usable')
         with trio.fail_after(5):
             assert await server.recv() == b'usable'
