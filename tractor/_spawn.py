@@ -57,8 +57,11 @@ def _mp_context(method: str):
     if ctx is None:
         ctx = mp.get_context(method)
         if method == 'forkserver':
+            # the codecs with their backends (msgspec, orjson when
+            # installed: a module the server cannot import is skipped)
             ctx.set_forkserver_preload(
-                ['tractor', 'tractor._child', 'trio', 'msgpack'])
+                ['tractor', 'tractor._child', 'trio',
+                 'tractor.codecs._msgpack', 'tractor.codecs._json'])
         _ctx_cache[method] = ctx
     return ctx
 

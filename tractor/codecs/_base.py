@@ -29,9 +29,18 @@ Channel whose peer also offers it sends a burst of small messages (what
 ``send_buffered`` queued) as one batch: one frame to write, to move
 through the transport and to read instead of one per message, which is
 what a message-oriented transport (zmq, nng) pays for per frame.
+
+Backends. The built-in codecs each have a fast backend (msgspec for
+msgpack; orjson, with msgspec's JSON decoder, for JSON: ``pip install
+'tractor[fast]'``) and a fallback (msgpack-python; the stdlib ``json``)
+that write the same wire: peers with different backends decode each
+other's frames to equal values. The backend is chosen once, when the codec
+is built (the ``backend`` argument, else ``$TRACTOR_CODEC_BACKEND``, else
+the fast one when installed), so no message pays for the choice.
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -69,6 +78,44 @@ class Codec(Protocol):
         ...
 
 
+#: the environment variable choosing the built-in codecs' backend: ``auto``
+#: (the default: the fast backend when installed), ``fast`` (required, an
+#: error if not installed) or ``fallback``
+BACKEND_ENV = 'TRACTOR_CODEC_BACKEND'
+_MODES = ('auto', 'fast', 'fallback')
+
+
+def pick_backend(codec: str, backend: str | None,
+                 installed: dict[str, bool]) -> str:
+    """The backend ``codec`` runs on: ``backend`` (a name of
+    ``installed``, or one of ``auto``, ``fast``, ``fallback``), else
+    ``$TRACTOR_CODEC_BACKEND``, else ``auto``. ``installed`` maps each
+    backend's name to whether it imports here, the fast one first and the
+    fallback (always installed) last."""
+    names = list(installed)
+    where = 'backend'
+    if backend is None:
+        backend = os.environ.get(BACKEND_ENV, '').strip() or 'auto'
+        where = f'${BACKEND_ENV}'
+        if backend not in _MODES:
+            raise CodecError(
+                f'{where}={backend!r}: expected one of {", ".join(_MODES)}; '
+                f'unset it for the default (auto)')
+    fast, fallback = names[0], names[-1]
+    want = {'auto': fast if installed[fast] else fallback, 'fast': fast,
+            'fallback': fallback}.get(backend, backend)
+    if want not in installed:
+        raise CodecError(
+            f'codec {codec!r} has no backend {backend!r}; choose one of '
+            f'{", ".join(names + list(_MODES))}')
+    if not installed[want]:
+        raise CodecError(
+            f'{where} {backend!r} asks codec {codec!r} for {want}, which is '
+            f"not installed: pip install 'tractor[fast]', or use "
+            f'{fallback!r} (or auto)')
+    return want
+
+
 def undecodable(codec: str, data, err: Exception) -> DecodeError:
     """Build the error for bytes that are not a ``codec`` message, showing
     their length and first bytes."""
@@ -99,6 +146,10 @@ def unencodable(codec: str, obj: Any, err: Exception) -> EncodeError:
         return EncodeError(
             f'codec {codec!r} cannot encode a value nested this deeply '
             f'({err}): send a flatter structure')
+    if isinstance(err, OverflowError):
+        return EncodeError(
+            f'codec {codec!r} cannot encode an int outside -2**63 .. '
+            f'2**64 - 1 ({err}): send a larger one as str')
     bad = _find_bad(obj, codec)
     tname = type(bad).__qualname__ if bad is not None else '?'
     hint = ''

@@ -1,9 +1,33 @@
-"""msgpack: compact, fast, carries bytes. The default codec."""
+"""msgpack: compact, fast, carries bytes. The default codec.
+
+Two backends write the same bytes: msgspec (``tractor[fast]``, about
+three times faster to encode and twice to decode) and msgpack-python (the
+fallback, always installed). Both decode an ext type they do not know as a
+``msgpack.ExtType`` and the timestamp ext as an aware ``datetime``, so what
+either decodes compares equal.
+
+Beyond the contract's types (dicts, lists, str, numbers, bool, None,
+bytes) msgspec carries some that msgpack-python refuses -- sets and
+frozensets (as lists), enums (as their value), UUID and Decimal (as str),
+dataclasses (as dicts), datetimes -- and writes a ``msgpack.ExtType`` as a
+two-item list: refusing those would mean walking every message in Python,
+which costs what msgspec saves. A program meant to run on either backend
+sends the contract's types only.
+"""
 from __future__ import annotations
+
+import functools
 
 import msgpack
 
-from ._base import DecodeError, unbatched, undecodable, unencodable
+try:
+    import msgspec
+except ImportError:  # the fallback then; see pick_backend
+    msgspec = None
+
+from ._base import (
+    DecodeError, pick_backend, unbatched, undecodable, unencodable,
+)
 
 #: bytes-like values from this size up travel out of band (encode_parts):
 #: below it, copying them into the encoding is cheaper than a part
@@ -47,9 +71,10 @@ def _has_large(obj) -> bool:
     return False
 
 
-def _extract(obj, bufs: list, depth: int = 0):
+def _extract(obj, bufs: list, ext, depth: int = 0):
     """A copy of ``obj`` (containers only, up to the scan depth) with every
-    large buffer replaced by an ext placeholder and appended to ``bufs``."""
+    large buffer replaced by an ext placeholder (made by ``ext(code,
+    data)``, the backend's ext type) and appended to ``bufs``."""
     t = type(obj)
     if t is bytes or t is bytearray or t is memoryview:
         if (obj.nbytes if t is memoryview else len(obj)) < OOB_FROM:
@@ -59,13 +84,13 @@ def _extract(obj, bufs: list, depth: int = 0):
                 return obj  # packed inline (or refused) as before
             obj = obj.cast('B') if obj.format != 'B' else obj
         bufs.append(obj)
-        return msgpack.ExtType(_OOB_EXT, (len(bufs) - 1).to_bytes(4, 'big'))
+        return ext(_OOB_EXT, (len(bufs) - 1).to_bytes(4, 'big'))
     if depth > _SCAN_DEPTH:
         return obj
     if t is dict:
-        return {k: _extract(v, bufs, depth + 1) for k, v in obj.items()}
+        return {k: _extract(v, bufs, ext, depth + 1) for k, v in obj.items()}
     if t is list or t is tuple:
-        return [_extract(v, bufs, depth + 1) for v in obj]
+        return [_extract(v, bufs, ext, depth + 1) for v in obj]
     return obj
 
 
@@ -78,24 +103,53 @@ class _PartsHook:
     def __init__(self, bufs) -> None:
         self.bufs = bufs
 
-    def __call__(self, code: int, data: bytes):
+    def __call__(self, code: int, data):
         if code != _OOB_EXT:
-            return msgpack.ExtType(code, data)
+            return _ext_type(code, data)
         i = int.from_bytes(data, 'big')
         if len(data) != 4 or i >= len(self.bufs):
             raise ValueError(f'out-of-band reference {i} without a part')
         return self.bufs[i]
 
 
+def _ext_type(code: int, data) -> msgpack.ExtType:
+    """An ext value neither backend knows, as msgpack-python decodes it
+    (msgspec hands the hook a memoryview)."""
+    return msgpack.ExtType(code, bytes(data))
+
+
+def _msgspec_unpack_parts(head, ext_hook):
+    """``head`` decoded by msgspec with ``ext_hook``: a decoder built for
+    the frame (a large one, beside which building it costs nothing)."""
+    return msgspec.msgpack.Decoder(ext_hook=ext_hook).decode(head)
+
+
 class MsgpackCodec:
+    """``backend``: ``'msgspec'``, ``'msgpack'``, or ``'auto'``, ``'fast'``,
+    ``'fallback'``; default ``$TRACTOR_CODEC_BACKEND``, else auto (msgspec
+    when installed). The one chosen is ``self.backend``."""
+
     name = 'msgpack'
 
-    def __init__(self) -> None:
-        # one Packer reused: building one per message costs more than
-        # packing a small message
+    def __init__(self, backend: str | None = None) -> None:
+        self.backend = pick_backend(self.name, backend, {
+            'msgspec': msgspec is not None, 'msgpack': True})
+        # one Packer (or Encoder) reused: building one per message costs
+        # more than packing a small message
         packer = msgpack.Packer(use_bin_type=True)
-        self._pack = packer.pack
         self._array_header = packer.pack_array_header
+        if self.backend == 'msgspec':
+            self._pack = msgspec.msgpack.Encoder().encode
+            self._unpack = msgspec.msgpack.Decoder(ext_hook=_ext_type).decode
+            self._ext = msgspec.msgpack.Ext
+            self._unpack_parts = _msgspec_unpack_parts
+        else:
+            self._pack = packer.pack
+            # timestamp=3: the timestamp ext as a datetime, as msgspec does
+            self._unpack = self._unpack_parts = functools.partial(
+                msgpack.unpackb, raw=False, strict_map_key=False,
+                timestamp=3)
+            self._ext = msgpack.ExtType
 
     def encode(self, obj) -> bytes:
         try:
@@ -105,7 +159,7 @@ class MsgpackCodec:
 
     def decode(self, data: bytes):
         try:
-            obj = msgpack.unpackb(data, raw=False, strict_map_key=False)
+            obj = self._unpack(data)
         except Exception as err:  # msgpack raises several unrelated types
             raise undecodable(self.name, data, err) from None
         return unbatched(obj, _BATCH_MARK)
@@ -138,7 +192,7 @@ class MsgpackCodec:
 
     def _split(self, obj):
         bufs: list = []
-        head = _extract(obj, bufs)
+        head = _extract(obj, bufs, self._ext)
         if not bufs:  # pragma: no cover - a non-contiguous memoryview
             return self.encode(obj)
         return [self.encode(head), *bufs]
@@ -146,8 +200,7 @@ class MsgpackCodec:
     def decode_parts(self, parts: list):
         head = parts[0]
         try:
-            return msgpack.unpackb(head, raw=False, strict_map_key=False,
-                                   ext_hook=_PartsHook(parts[1:]))
+            return self._unpack_parts(head, ext_hook=_PartsHook(parts[1:]))
         except Exception as err:
             raise DecodeError(
                 f'codec {self.name!r} cannot decode a frame of '

@@ -1,0 +1,347 @@
+"""The built-in codecs' two backends write the same wire (see
+``tractor/codecs/_base.py``, Backends): over a generated corpus each
+backend decodes what the other encodes to the value the other decodes
+(NaN, infinities, signed zeros, integer boundaries, big integers for JSON,
+bytes for msgpack); values a codec cannot carry are refused by both; the
+backend is chosen once, from the argument or ``$TRACTOR_CODEC_BACKEND``.
+
+(Two actors on different backends talking: tests/test_codec_interop.py.)
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import decimal
+import enum
+import math
+import random
+import uuid
+
+import msgpack
+import pytest
+
+from tractor.codecs import CodecError, DecodeError, EncodeError
+from tractor.codecs._base import BACKEND_ENV, pick_backend
+from tractor.codecs._json import JSONCodec
+from tractor.codecs._msgpack import MsgpackCodec
+
+from .test_codecs import BACKENDS, BIG, make_codec
+
+pytestmark = pytest.mark.timeout(60)
+
+CODECS = pytest.mark.parametrize('cls', list(BACKENDS),
+                                 ids=lambda c: c.name)
+
+
+def pair(cls):
+    """(fast, fallback) instances of ``cls``."""
+    return tuple(make_codec(cls, b) for b in BACKENDS[cls])
+
+
+def same(a, b) -> bool:
+    """Equal and of the same types all the way down (True is not 1, 1.0
+    is not 1, -0.0 is not 0.0), NaN being the same as NaN."""
+    if type(a) is not type(b):
+        return False
+    if type(a) is float:
+        if math.isnan(a):
+            return math.isnan(b)
+        return a == b and math.copysign(1, a) == math.copysign(1, b)
+    if type(a) is list:
+        return len(a) == len(b) and all(map(same, a, b))
+    if type(a) is dict:
+        return (list(a) == list(b)
+                and all(same(a[k], b[k]) for k in a))
+    return a == b
+
+
+# -- the corpus -------------------------------------------------------------
+_INTS = [0, 1, -1, 31, 32, -32, -33, 127, 128, -128, -129, 255, 256,
+         2**15 - 1, 2**15, -2**15, -2**15 - 1, 2**16 - 1, 2**16,
+         2**31 - 1, 2**31, -2**31, -2**31 - 1, 2**32 - 1, 2**32,
+         2**53, 2**53 + 1, 2**63 - 1, 2**63, -2**63, 2**64 - 1]
+#: integers JSON carries (any size) and msgpack refuses
+_BIG_INTS = [2**64, -2**63 - 1, 2**100, -2**100, 10**30 + 7, -(10**40)]
+_FLOATS = [0.0, -0.0, 0.1 + 0.2, 1.5, -2.25, 1e16, 1e-7, 1e300, -1e300,
+           5e-324, 2.2250738585072014e-308, 1.7976931348623157e308,
+           2.0**52 + 0.5, math.pi, math.inf, -math.inf, math.nan]
+_ALPHABET = ('abcxyz019 ', '"\\/', '\n\t\r\x00\x01\x1f\x7f', 'λ☃日本語',
+             '😀🎉', '\u200b\u2028\u2029', 'null', 'NaN', 'Infinity')
+_BYTES_LENS = [0, 1, 31, 32, 255, 256, 65535, 65536]
+
+
+def _text(rng: random.Random) -> str:
+    return ''.join(rng.choice(rng.choice(_ALPHABET))
+                   for _ in range(rng.choice([0, 1, 3, 8, 31, 32, 200])))
+
+
+def _scalar(rng: random.Random, codec: str):
+    kind = rng.randrange(7 if codec == 'msgpack' else 6)
+    if kind == 0:
+        return rng.choice([None, True, False])
+    if kind == 1:
+        if codec == 'json':
+            return rng.choice(_INTS + _BIG_INTS) + rng.choice([0, 1, -1])
+        return rng.choice(_INTS)
+    if kind == 2:
+        return rng.choice(_FLOATS)
+    if kind == 3:
+        return rng.uniform(-1, 1) * 10.0 ** rng.randint(-300, 300)
+    if kind in (4, 5):
+        return _text(rng)
+    n = rng.choice(_BYTES_LENS)
+    return rng.randbytes(n) if n < 1000 else bytes(n)
+
+
+def _key(rng: random.Random, codec: str):
+    if codec == 'msgpack' and rng.random() < 0.2:
+        return rng.choice([0, -5, 2**40, True, None, 1.5, b'k'])
+    if codec == 'json' and rng.random() < 0.1:
+        return rng.choice([0, -5, 2**70, True, None, 1.5])
+    return _text(rng)
+
+
+def _value(rng: random.Random, codec: str, depth: int):
+    r = rng.random()
+    if depth > 4 or r < 0.3 + 0.15 * depth:
+        return _scalar(rng, codec)
+    # lengths across msgpack's fix/16-bit boundary near the top only
+    n = rng.choice([0, 1, 2, 15, 16, 17] if depth == 0 else [0, 1, 2, 3])
+    if r < 0.65:
+        return [_value(rng, codec, depth + 1) for _ in range(n)]
+    if r < 0.75:
+        return tuple(_value(rng, codec, depth + 1) for _ in range(n))
+    return {_key(rng, codec): _value(rng, codec, depth + 1)
+            for _ in range(n)}
+
+
+def corpus(codec: str, n: int = 1500) -> list:
+    """``n`` values ``codec`` carries, the same ones on every run."""
+    rng = random.Random(f'tractor-{codec}')
+    return [_value(rng, codec, 0) for _ in range(n)]
+
+
+# -- interop --------------------------------------------------------------
+@CODECS
+def test_cross_decode_corpus(cls):
+    """Each backend decodes what either encodes to the same value; msgpack
+    writes the very same bytes; the fallback's round trip (what the codec
+    did before the fast backends) is the reference."""
+    fast, slow = pair(cls)
+    for value in corpus(cls.name):
+        by_fast, by_slow = fast.encode(value), slow.encode(value)
+        want = slow.decode(by_slow)
+        for decoder in (fast, slow):
+            for frame in (by_fast, by_slow):
+                assert same(decoder.decode(frame), want), (value, frame)
+        if cls is MsgpackCodec:
+            assert by_fast == by_slow, value
+
+
+@CODECS
+def test_cross_decode_batches(cls):
+    fast, slow = pair(cls)
+    values = corpus(cls.name, 200)
+    for enc, dec in ((fast, slow), (slow, fast)):
+        frame = enc.encode_batch([enc.encode(v) for v in values])
+        got = dec.decode(frame)
+        assert len(got) == len(values)
+        assert all(same(g, slow.decode(slow.encode(v)))
+                   for g, v in zip(got, values))
+
+
+@pytest.mark.parametrize('direction', ['fast-to-fallback', 'fallback-to-fast'])
+def test_cross_decode_parts(direction):
+    """Large buffers out of band: either backend's parts are put back in
+    place by the other, without a copy; other ext values pass through."""
+    fast, slow = pair(MsgpackCodec)
+    enc, dec = (fast, slow) if direction == 'fast-to-fallback' else (
+        slow, fast)
+    msg = {'cid': 1, 'yield': {'frame': BIG, 'meta': [1.5, None]},
+           'more': bytearray(BIG), 'ext': msgpack.ExtType(5, b'x')}
+    if enc is fast:
+        del msg['ext']  # msgspec writes an ExtType as a list (see below)
+    parts = enc.encode_parts(msg)
+    assert type(parts) is list and len(parts) == 3
+    received = [bytes(p) for p in parts]
+    got = dec.decode_parts(received)
+    assert got['yield']['frame'] is received[1]
+    assert got['more'] == BIG and got['yield']['meta'] == [1.5, None]
+    assert got.get('ext') == msg.get('ext')
+
+
+def test_ext_types_decode_alike():
+    """An ext type neither backend knows decodes to ``msgpack.ExtType``
+    under both, and the timestamp ext to the same aware datetime."""
+    fast, slow = pair(MsgpackCodec)
+    stamp = datetime.datetime(2026, 1, 2, 3, 4, 5, 678901,
+                              tzinfo=datetime.timezone.utc)
+    frames = [slow.encode({'e': msgpack.ExtType(5, b'data')}),
+              slow.encode([msgpack.ExtType(127, b''), 1]),
+              fast.encode({'t': stamp})]
+    for frame in frames:
+        a, b = fast.decode(frame), slow.decode(frame)
+        assert a == b
+    assert fast.decode(frames[0]) == {'e': msgpack.ExtType(5, b'data')}
+    assert slow.decode(frames[2]) == {'t': stamp}
+    # a reserved (negative) code other than the timestamp: refused by both
+    for codec in (fast, slow):
+        with pytest.raises(DecodeError):
+            codec.decode(b'\xd4\xfd\x00')
+
+
+@CODECS
+def test_nan_infinities_and_big_integers(cls):
+    """Carried alike by both backends (JSON: as the stdlib writes them,
+    whichever backend encodes), or refused alike (msgpack past 64 bits)."""
+    fast, slow = pair(cls)
+    carried = [math.nan, -math.inf, math.inf, -0.0, 2**64 - 1, -2**63,
+               {'n': None, 'x': [math.nan, None]}, [None, -math.inf]]
+    if cls is JSONCodec:
+        carried += [2**64, -2**63 - 1, 2**200, {'k': -(10**60)}]
+    for value in carried:
+        by_fast, by_slow = fast.encode(value), slow.encode(value)
+        if cls is JSONCodec:  # the very same JSON, NaN and all
+            assert by_fast == by_slow, value
+        for dec in (fast, slow):
+            for frame in (by_fast, by_slow):
+                assert same(dec.decode(frame), slow.decode(by_slow))
+    if cls is MsgpackCodec:
+        for value in (2**64, -2**63 - 1, [1, {'k': 2**100}]):
+            for codec in (fast, slow):
+                with pytest.raises(EncodeError, match='int'):
+                    codec.encode(value)
+    # None stays null, and a message with null but no NaN stays fast
+    assert fast.encode([None, 1.5]) == slow.encode([None, 1.5])
+
+
+@CODECS
+def test_refused_alike(cls):
+    """What the fallback refuses for being out of the format, the fast
+    backend refuses with the same error: naming the codec and the type."""
+    fast, slow = pair(cls)
+
+    class Custom:
+        pass
+
+    bad = [(Custom(), 'Custom'), ({'a': [complex(1, 2)]}, 'complex'),
+           (object(), 'object'), ({'s': 'lone \ud800'}, 'codec')]
+    if cls is JSONCodec:
+        bad += [({'b': b'x'}, 'bytes'), ({(1, 2): 3}, 'tuple'),
+                ([memoryview(b'x')], 'memoryview')]
+    deep = [1]
+    for _ in range(5000):
+        deep = [deep]
+    bad.append((deep, 'nested'))
+    for value, word in bad:
+        texts = []
+        for codec in (fast, slow):
+            with pytest.raises(EncodeError) as info:
+                codec.encode(value)
+            texts.append(str(info.value))
+            assert word in texts[-1] and cls.name in texts[-1]
+
+
+@CODECS
+def test_garbage_refused_alike(cls):
+    """Cut frames and noise: both backends raise DecodeError, or (a cut
+    JSON number is still a number) both decode the same value."""
+    fast, slow = pair(cls)
+    rng = random.Random('garbage')
+    frames = []
+    for frame in (slow.encode(v) for v in corpus(cls.name, 100)):
+        frames += [frame[:cut] for cut in (1, len(frame) // 2, -1)]
+        frames.append(rng.randbytes(rng.choice([1, 4, 16])))
+    for frame in frames:
+        results = []
+        for codec in (fast, slow):
+            try:
+                results.append(codec.decode(frame))
+            except DecodeError:
+                results.append(DecodeError)
+        assert same(*results) or results == [DecodeError] * 2, frame
+
+
+class Colour(enum.Enum):
+    RED = 'red'
+
+
+class Level(enum.IntEnum):
+    HIGH = 3
+
+
+@dataclasses.dataclass
+class Point:
+    x: int = 1
+
+
+@pytest.mark.parametrize('value', [
+    {1, 2}, frozenset(['a']), Colour.RED, Level.HIGH,
+    uuid.UUID(int=7), decimal.Decimal('1.5'), Point(),
+    datetime.datetime(2026, 1, 2, 3, 4, 5),
+    datetime.datetime(2026, 1, 2, tzinfo=datetime.timezone.utc),
+    datetime.date(2026, 1, 2), msgpack.ExtType(5, b'x'),
+], ids=lambda v: type(v).__name__)
+@CODECS
+def test_beyond_the_contract(cls, value):
+    """Values outside the contract's types: the fallback behaves as it
+    always did (it refuses them, naming the type, save an IntEnum, an int;
+    msgpack-python writes an ExtType as an ext); the fast backend may carry
+    more (documented in each codec's module), and then the fallback decodes
+    what it writes to the value the fast one decodes."""
+    fast, slow = pair(cls)
+    msg = {'v': value}
+    slow_carries = isinstance(value, int) or (
+        cls is MsgpackCodec and isinstance(value, msgpack.ExtType))
+    if slow_carries:
+        frame = slow.encode(msg)
+        assert same(fast.decode(frame), slow.decode(frame))
+    else:
+        with pytest.raises(EncodeError) as info:
+            slow.encode(msg)
+        assert cls.name in str(info.value)
+    try:
+        frame = fast.encode(msg)
+    except EncodeError as err:
+        assert cls.name in str(err)
+        return
+    assert same(slow.decode(frame), fast.decode(frame))
+
+
+# -- choosing the backend ------------------------------------------------
+def test_backend_from_argument_and_environment(monkeypatch):
+    monkeypatch.delenv(BACKEND_ENV, raising=False)
+    for cls, (fast, slow) in BACKENDS.items():
+        assert cls(slow).backend == slow
+        assert cls('fallback').backend == slow
+        auto = cls().backend
+        assert cls('auto').backend == auto
+        monkeypatch.setenv(BACKEND_ENV, 'fallback')
+        assert cls().backend == slow
+        # the argument wins over the environment
+        assert make_codec(cls, fast).backend == fast
+        assert make_codec(cls, 'fast').backend == fast
+        monkeypatch.setenv(BACKEND_ENV, 'fast')
+        assert make_codec(cls, None).backend == fast
+        monkeypatch.delenv(BACKEND_ENV)
+
+
+def test_bad_backend_names_are_clear_errors(monkeypatch):
+    with pytest.raises(CodecError, match="no backend 'ujson'.*orjson, json"):
+        JSONCodec('ujson')
+    with pytest.raises(CodecError, match='msgspec, msgpack'):
+        MsgpackCodec('orjson')
+    monkeypatch.setenv(BACKEND_ENV, 'msgspec')
+    with pytest.raises(CodecError) as info:
+        MsgpackCodec()
+    assert BACKEND_ENV in str(info.value)
+    assert 'auto, fast, fallback' in str(info.value)
+
+
+def test_missing_fast_backend_says_what_to_install():
+    with pytest.raises(CodecError) as info:
+        pick_backend('msgpack', 'fast', {'msgspec': False, 'msgpack': True})
+    text = str(info.value)
+    assert "tractor[fast]" in text and 'msgspec' in text
+    assert pick_backend('msgpack', 'auto',
+                        {'msgspec': False, 'msgpack': True}) == 'msgpack'
