@@ -9,6 +9,7 @@ inspection (psutil is not a dependency).
 """
 from __future__ import annotations
 
+import math
 import os
 import signal
 import socket
@@ -60,6 +61,23 @@ def transport_names() -> list[str]:
 
 def codec_names() -> list[str]:
     return list(available_codecs())
+
+
+def same(a, b) -> bool:
+    """Equal and of the same types all the way down (True is not 1, 1.0
+    is not 1, -0.0 is not 0.0), NaN being the same as NaN."""
+    if type(a) is not type(b):
+        return False
+    if type(a) is float:
+        if math.isnan(a):
+            return math.isnan(b)
+        return a == b and math.copysign(1, a) == math.copysign(1, b)
+    if type(a) is list:
+        return len(a) == len(b) and all(map(same, a, b))
+    if type(a) is dict:
+        return (list(a) == list(b)
+                and all(same(a[k], b[k]) for k in a))
+    return a == b
 
 
 def free_port(host: str = '127.0.0.1') -> int:

@@ -39,21 +39,39 @@ _BATCH_MARK = {'\x00tractor': 'batch'}
 _BATCH_HEAD = b'[{"\\u0000tractor":"batch"}'
 
 
+#: datetimes and dataclasses go to the stdlib (which refuses them), as they
+#: would without orjson
+_ORJSON_OPTS = (orjson.OPT_PASSTHROUGH_DATETIME
+                | orjson.OPT_PASSTHROUGH_DATACLASS) if orjson else 0
+
+
+_SCALARS = frozenset([str, int, bool, type(None)])
+
+
 def _has_nonfinite(obj) -> bool:
     """Whether ``obj`` holds a NaN or an infinity (which orjson would have
-    written as null). A walk with a stack of its own: a deep message must
-    not hit the recursion limit here."""
+    written as null). A walk over a list it extends, not recursion: a deep
+    message must not hit the recursion limit here. ``x - x`` is 0.0 for a
+    finite float, NaN (true) for the others."""
     todo = [obj]
-    pop, extend = todo.pop, todo.extend
-    while todo:
-        x = pop()
-        if isinstance(x, float):
-            if x - x != 0.0:  # nan and +-inf give nan
+    for x in todo:
+        t = type(x)
+        if t is dict:
+            todo += x.values()
+        elif t is list or t is tuple:
+            todo += x
+        elif t is float:
+            if x - x:
+                return True
+        elif t in _SCALARS:
+            continue
+        elif isinstance(x, float):
+            if x - x:
                 return True
         elif isinstance(x, dict):
-            extend(x.values())
+            todo += x.values()
         elif isinstance(x, (list, tuple)):
-            extend(x)
+            todo += x
     return False
 
 
@@ -68,55 +86,46 @@ class JSONCodec:
     def __init__(self, backend: str | None = None) -> None:
         self.backend = pick_backend(self.name, backend, {
             'orjson': orjson is not None, 'json': True})
-        std_dumps = json.JSONEncoder(
+        self._dumps = json.JSONEncoder(
             separators=(',', ':'), ensure_ascii=False, allow_nan=True,
         ).encode
-        std_loads = json.JSONDecoder().decode
+        self._loads = json.JSONDecoder().decode
+        if self.backend == 'orjson':
+            self._fast_dumps = orjson.dumps
+            self._fast_loads = msgspec.json.Decoder().decode
+            self.encode = self._encode_orjson
+            self.decode = self._decode_orjson
 
-        def slow_dumps(obj) -> bytes:
-            return std_dumps(obj).encode()
-
-        def slow_loads(data):
-            return std_loads(bytes(data).decode())
-
-        if self.backend == 'json':
-            self._dumps, self._loads = slow_dumps, slow_loads
-            return
-
-        fast_dumps = orjson.dumps
-        # datetimes and dataclasses to the stdlib (which refuses them) as
-        # they are by default
-        opts = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-        fast_loads = msgspec.json.Decoder().decode
-
-        def dumps(obj) -> bytes:
-            try:
-                data = fast_dumps(obj, option=opts)
-            except TypeError:  # see the module's docstring
-                return slow_dumps(obj)
-            if b'null' in data and _has_nonfinite(obj):
-                return slow_dumps(obj)
-            return data
-
-        def loads(data):
-            try:
-                return fast_loads(data)
-            except (ValueError, RecursionError):
-                return slow_loads(data)
-
-        self._dumps, self._loads = dumps, loads
-
+    # the stdlib's (the fast backend's, below, replace them)
     def encode(self, obj) -> bytes:
         try:
-            return self._dumps(obj)
+            return self._dumps(obj).encode()
         except (TypeError, ValueError, RecursionError) as err:
             raise unencodable(self.name, obj, err) from None
 
     def decode(self, data: bytes):
         try:
-            obj = self._loads(data)
+            obj = self._loads(bytes(data).decode())
         except (ValueError, UnicodeDecodeError, RecursionError) as err:
             raise undecodable(self.name, data, err) from None
+        return unbatched(obj, _BATCH_MARK)
+
+    _std_encode, _std_decode = encode, decode
+
+    def _encode_orjson(self, obj) -> bytes:
+        try:
+            data = self._fast_dumps(obj, option=_ORJSON_OPTS)
+        except TypeError:  # see the module's docstring
+            return self._std_encode(obj)
+        if b'null' in data and _has_nonfinite(obj):
+            return self._std_encode(obj)
+        return data
+
+    def _decode_orjson(self, data: bytes):
+        try:
+            obj = self._fast_loads(data)
+        except (ValueError, RecursionError):  # see the module's docstring
+            return self._std_decode(data)
         return unbatched(obj, _BATCH_MARK)
 
     def encode_batch(self, frames: list) -> bytes:
