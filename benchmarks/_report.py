@@ -316,7 +316,11 @@ def machine(root: str) -> dict:
         'python': sys.version.split()[0],
         'python_impl': platform.python_implementation(),
         'versions': {d: _version(d) for d in (
-            'tractor', 'trio', 'msgpack', 'pynng', 'pyzmq', 'matplotlib')},
+            'tractor', 'trio', 'msgpack', 'msgspec', 'orjson', 'pynng',
+            'pyzmq', 'matplotlib')},
+        # which codec backends ran (tractor/codecs/_base.py): fast when
+        # msgspec and orjson are installed, unless this says otherwise
+        'codec_backend': os.environ.get('TRACTOR_CODEC_BACKEND') or 'auto',
         'git': _git(root),
     }
 

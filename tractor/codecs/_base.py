@@ -110,9 +110,9 @@ def pick_backend(codec: str, backend: str | None,
             f'{", ".join(names + list(_MODES))}')
     if not installed[want]:
         raise CodecError(
-            f'{where} {backend!r} asks codec {codec!r} for {want}, which is '
-            f"not installed: pip install 'tractor[fast]', or use "
-            f'{fallback!r} (or auto)')
+            f'codec {codec!r} cannot run on {want!r} (asked by {where} '
+            f"{backend!r}): not installed; pip install 'tractor[fast]', or "
+            f'choose {fallback!r} or auto')
     return want
 
 
