@@ -10,10 +10,8 @@ import pytest
 import trio
 
 import tractor
-from tractor.codecs import CodecError, get_codec
+from tractor.codecs import CodecError, JSONCodec, MsgpackCodec, get_codec
 from tractor.codecs._base import BACKEND_ENV
-from tractor.codecs._json import JSONCodec
-from tractor.codecs._msgpack import MsgpackCodec
 
 from tractor_testing import same
 

@@ -21,10 +21,10 @@ import uuid
 import msgpack
 import pytest
 
-from tractor.codecs import CodecError, DecodeError, EncodeError
+from tractor.codecs import (
+    CodecError, DecodeError, EncodeError, JSONCodec, MsgpackCodec,
+)
 from tractor.codecs._base import BACKEND_ENV, pick_backend
-from tractor.codecs._json import JSONCodec
-from tractor.codecs._msgpack import MsgpackCodec
 
 from tractor_testing import same
 

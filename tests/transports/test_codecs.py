@@ -18,12 +18,12 @@ from tractor.codecs import (
     CodecError,
     DecodeError,
     EncodeError,
+    JSONCodec,
+    MsgpackCodec,
     UnknownCodec,
     available_codecs,
     get_codec,
 )
-from tractor.codecs._json import JSONCodec
-from tractor.codecs._msgpack import MsgpackCodec
 
 from .test_channel import RUNTIME_MSGS, as_received
 

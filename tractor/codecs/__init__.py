@@ -2,6 +2,9 @@
 
 ``'msgpack'`` (default) and ``'json'`` are built in; others can be added
 with :func:`register_codec` or the ``tractor.codecs`` entry-point group.
+The built-in ones run on a fast backend when ``tractor[fast]`` is installed
+(same wire; see ``_base.py``): ``$TRACTOR_CODEC_BACKEND`` or
+``MsgpackCodec(backend=...)`` / ``JSONCodec(backend=...)`` choose.
 """
 from __future__ import annotations
 
@@ -17,9 +20,13 @@ from ._base import (
 
 ENTRY_POINT_GROUP = 'tractor.codecs'
 
+_BUILTIN = {
+    'MsgpackCodec': 'tractor.codecs._msgpack:MsgpackCodec',
+    'JSONCodec': 'tractor.codecs._json:JSONCodec',
+}
 _registry = PluginRegistry('codec', ENTRY_POINT_GROUP, {
-    'msgpack': 'tractor.codecs._msgpack:MsgpackCodec',
-    'json': 'tractor.codecs._json:JSONCodec',
+    'msgpack': _BUILTIN['MsgpackCodec'],
+    'json': _BUILTIN['JSONCodec'],
 }, UnknownCodec)
 
 
@@ -27,6 +34,14 @@ def register_codec(name: str, factory) -> None:
     """Make ``factory()`` (a Codec class or callable, or a
     ``"module:attr"`` string) available as ``name``."""
     _registry.register(name, factory)
+
+
+def __getattr__(name: str):
+    # the built-in classes, imported on first use like the registry's
+    # (their fast backends cost an import a program may not need)
+    if name in ('MsgpackCodec', 'JSONCodec'):
+        return _registry._load(_BUILTIN[name])
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 
 def available_codecs() -> list[str]:
@@ -41,6 +56,6 @@ def get_codec(name: str) -> Codec:
 
 __all__ = [
     'Batch', 'Codec', 'CodecError', 'DecodeError', 'EncodeError',
-    'UnknownCodec',
+    'UnknownCodec', 'MsgpackCodec', 'JSONCodec',
     'available_codecs', 'get_codec', 'register_codec', 'ENTRY_POINT_GROUP',
 ]
