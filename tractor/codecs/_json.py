@@ -1,7 +1,7 @@
 """JSON: human readable and universal; cannot carry bytes.
 
 Two backends write the same JSON: ``orjson`` (``tractor[fast]``: orjson
-encodes, msgspec's JSON decoder decodes, each about ten times faster than
+encodes, msgspec's JSON decoder decodes, each several times faster than
 the stdlib) and ``json`` (the stdlib, always installed). The wire is the
 stdlib's: NaN and the infinities as ``NaN``/``Infinity``/``-Infinity``,
 integers of any size. The fast libraries do not write or read those, so
@@ -23,6 +23,7 @@ and UUIDs (as str), which the stdlib refuses.
 from __future__ import annotations
 
 import json
+from typing import Any, Callable
 
 try:
     import msgspec
@@ -82,6 +83,9 @@ class JSONCodec:
     ``self.backend``."""
 
     name = 'json'
+    # methods of the backend, chosen once (see __init__)
+    encode: Callable[[Any], bytes]
+    decode: Callable[[Any], Any]
 
     def __init__(self, backend: str | None = None) -> None:
         self.backend = pick_backend(self.name, backend, {
@@ -93,39 +97,37 @@ class JSONCodec:
         if self.backend == 'orjson':
             self._fast_dumps = orjson.dumps
             self._fast_loads = msgspec.json.Decoder().decode
-            self.encode = self._encode_orjson
-            self.decode = self._decode_orjson
+            self.encode, self.decode = self._encode_orjson, self._decode_orjson
+        else:
+            self.encode, self.decode = self._encode_std, self._decode_std
 
-    # the stdlib's (the fast backend's, below, replace them)
-    def encode(self, obj) -> bytes:
+    def _encode_std(self, obj) -> bytes:
         try:
             return self._dumps(obj).encode()
         except (TypeError, ValueError, RecursionError) as err:
             raise unencodable(self.name, obj, err) from None
 
-    def decode(self, data: bytes):
+    def _decode_std(self, data: bytes):
         try:
             obj = self._loads(bytes(data).decode())
         except (ValueError, UnicodeDecodeError, RecursionError) as err:
             raise undecodable(self.name, data, err) from None
         return unbatched(obj, _BATCH_MARK)
 
-    _std_encode, _std_decode = encode, decode
-
     def _encode_orjson(self, obj) -> bytes:
         try:
             data = self._fast_dumps(obj, option=_ORJSON_OPTS)
         except TypeError:  # see the module's docstring
-            return self._std_encode(obj)
+            return self._encode_std(obj)
         if b'null' in data and _has_nonfinite(obj):
-            return self._std_encode(obj)
+            return self._encode_std(obj)
         return data
 
     def _decode_orjson(self, data: bytes):
         try:
             obj = self._fast_loads(data)
         except (ValueError, RecursionError):  # see the module's docstring
-            return self._std_decode(data)
+            return self._decode_std(data)
         return unbatched(obj, _BATCH_MARK)
 
     def encode_batch(self, frames: list) -> bytes:
