@@ -49,7 +49,8 @@ EXTRA_MSGS = [
 
 
 #: the built-in codecs' backends, fast first
-BACKENDS = {MsgpackCodec: ('msgspec', 'msgpack'), JSONCodec: ('orjson', 'json')}
+BACKENDS = {MsgpackCodec: ('msgspec', 'msgpack'),
+            JSONCodec: ('orjson', 'json')}
 _CLASSES = {cls.name: cls for cls in BACKENDS}
 
 
