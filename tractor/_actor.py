@@ -443,7 +443,12 @@ class Actor(_ActorLifecycle):
                     done.set()
                     return
                 sizes = chan.last_sizes
-            # a burst is routed in one go (see Channel.recv_many)
+            # a burst is routed in one go (see Channel.recv_many), and the
+            # replies of the calls it runs inline leave together at its end
+            corked = len(msgs) > 1
+            if corked:
+                chan.cork()
+            woken = 0
             for i in range(len(msgs)):
                 msg = msgs[i]
                 try:
@@ -455,6 +460,8 @@ class Actor(_ActorLifecycle):
                                               or q.chan is None):
                             msg['_n'] = sizes[i]
                             q.put(msg)
+                            if type(q) is MsgQueue:
+                                woken += 1
                         elif log.isEnabledFor(10):
                             log.debug('dropping a reply for call %s, which '
                                       'is no longer waiting: %s', msg['cid'],
@@ -466,6 +473,8 @@ class Actor(_ActorLifecycle):
                         def hand_off():
                             # (called while this loop waits for the call)
                             handed.append(True)
+                            if corked:
+                                chan.release_cork()
                             n.start_soon(self._process_messages, chan, n,
                                          done, (msgs[i + 1:], sizes[i + 1:]))
                         await self._start_rpc(chan, msg, hand_off)
@@ -496,6 +505,17 @@ class Actor(_ActorLifecycle):
                     if isinstance(cid, int):
                         await self._send_error(chan, cid, ValueError(
                             f'malformed message {_short(msg)}: {err}'))
+            if woken:
+                # the callers woken may call again this pass: batch that
+                chan.expect_requests(woken)
+            if corked:
+                try:
+                    await chan.uncork()
+                except TransportClosed as err:
+                    if log.isEnabledFor(10):
+                        log.debug('channel %s closed: %s', chan, err)
+                    done.set()
+                    return
             # hold nothing while waiting: a large item is freed as soon
             # as its consumer is done with it (see _streaming.MsgStream)
             msgs = msg = None
@@ -624,7 +644,7 @@ class Actor(_ActorLifecycle):
         cid, q = self.open_call(chan)
         sent = False
         try:
-            await chan.send(run_msg(cid, ns, func, kw))
+            await chan.send_request(run_msg(cid, ns, func, kw))
             sent = True
             msg = await q.get()
         except BaseException:

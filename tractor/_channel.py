@@ -180,6 +180,12 @@ class Channel:
         self._send_lock = trio.Lock()
         self._flush_ev = trio.Event()
         self._service_running = False
+        # the task routing a burst of arrived messages: what it sends
+        # waits for the burst's end and leaves in one write (see cork())
+        self._corked_by: trio.lowlevel.Task | None = None
+        # requests expected in the coming scheduler pass, from the callers
+        # that the last burst of replies woke (see send_request())
+        self._expect = 0
 
     # -- construction --------------------------------------------------
     @classmethod
@@ -294,7 +300,69 @@ class Channel:
             size = frame_size(data)
             if size > self.max_frame:
                 raise self._refuse(size)
+        corked = self._corked_by
+        if corked is not None and corked is trio.lowlevel.current_task():
+            self._queue(data)
+            if self._pending_bytes < BATCH_BYTES:
+                return
+            await self._write_pending()
+            return
         await self._send_now(data)
+
+    async def send_request(self, msg: Any) -> None:
+        """Send a call's request, like :meth:`send`; but when the last
+        burst of replies woke several callers (``_expect``, see
+        :meth:`expect_requests`), their next requests, issued in the same
+        scheduler pass, leave together: each is queued, and the last one
+        expected writes them all -- one write, one batch frame, one wake-up
+        of the peer for the lot, where each call would otherwise pay its
+        own. A lone call, the latency case, goes out at once. If fewer
+        requests come than expected, the service task writes them a pass
+        later and forgets the rest of the expectation."""
+        if self._expect and self._service_running:
+            self._expect -= 1
+            if self._expect:
+                await self.send_buffered(msg)
+                return
+        # (written behind whatever the expected callers queued)
+        await self.send(msg)
+
+    def expect_requests(self, n: int) -> None:
+        """The reader just woke ``n`` callers with their replies: their
+        next requests are likely to come in the coming pass (see
+        :meth:`send_request`)."""
+        self._expect = n if n > 1 else 0
+
+    def cork(self) -> None:
+        """Until :meth:`uncork`, what the current task sends is queued
+        instead of written. The reader corks the channel while it routes a
+        burst of requests, so that the replies of the calls it runs inline
+        leave in one write at the burst's end (a burst of 64 requests costs
+        one system call back, not 64). Other tasks' sends are not held:
+        they write the queue ahead of their own frame, so order holds."""
+        self._corked_by = trio.lowlevel.current_task()
+
+    def release_cork(self) -> None:
+        """Stop queueing, without writing now (the reader is passing its
+        burst on to another task): the service task writes the queue."""
+        self._corked_by = None
+        if self._pending and self._service_running:
+            self._flush_ev.set()
+
+    async def uncork(self) -> None:
+        """Stop queueing the current task's sends, and write what is
+        queued. Raises :class:`TransportClosed` if that write fails."""
+        self._corked_by = None
+        if self._pending or self._deferred:
+            await self.flush_runs(now=True)
+
+    def _queue(self, data) -> None:
+        """Put the encoded ``data`` behind what is already queued."""
+        if self._deferred:
+            self._drain_runs()
+        self._tx += 1
+        self._pending.append(data)
+        self._pending_bytes += frame_size(data)
 
     def _refuse(self, size: int) -> MessageTooLarge:
         """The error for a message of ``size`` bytes over ``max_frame``.
@@ -346,12 +414,8 @@ class Channel:
         if not self._service_running:
             await self._send_now(data)
             return size
-        if self._deferred:
-            self._drain_runs()
-        self._tx += 1
+        self._queue(data)
         pending = self._pending
-        pending.append(data)
-        self._pending_bytes += size
         if (len(pending) >= BATCH_FRAMES
                 or self._pending_bytes >= BATCH_BYTES):
             await self._write_pending()
@@ -380,12 +444,7 @@ class Channel:
         which writes it out; order with other sends is kept."""
         if not self._service_running:
             raise RuntimeError(f'{self!r} has no service task to send with')
-        if self._deferred:
-            self._drain_runs()
-        data = self._encode(msg)
-        self._tx += 1
-        self._pending.append(data)
-        self._pending_bytes += frame_size(data)
+        self._queue(self._encode(msg))
         self._flush_ev.set()
 
     # -- runs of stream items ------------------------------------------
@@ -634,6 +693,8 @@ class Channel:
                 if self._pending:
                     frames, self._pending = self._pending, []
                     self._pending_bytes = 0
+                    # requests still expected did not come this pass
+                    self._expect = 0
                     await self._send_many(frames)
                     continue
                 if self._closed or trio.current_time() < next_beat:
