@@ -58,7 +58,7 @@ import hmac
 import json
 import os
 from collections import deque
-from typing import Any, AsyncIterator, Optional
+from typing import Any, AsyncIterator, Callable, Optional
 
 import trio
 
@@ -516,10 +516,10 @@ class Channel:
         self._pending.append(data)
         self._pending_bytes += size
 
-    def _coalesce(self, frames: list) -> list:
+    def _coalesce(self, frames: list, join: Callable[[list], bytes]
+                  ) -> list:
         """``frames`` with each run of small whole frames joined into one
         batch frame (kept under the transport's ``max_frame``)."""
-        join = self._join
         limit = self.max_frame - 64  # room for the batch's framing
         out: list = []
         run: list = []
@@ -539,8 +539,9 @@ class Channel:
         return out
 
     async def _send_many(self, frames: list) -> None:
-        if self._join is not None and len(frames) > 1:
-            frames = self._coalesce(frames)
+        join = self._join
+        if join is not None and len(frames) > 1:
+            frames = self._coalesce(frames, join)
         many = self._native_send_many
         if many is not None:
             await many(frames)
@@ -586,7 +587,7 @@ class Channel:
             raise err
         while True:
             frames = await self._frames(limit)
-            msgs: list = []
+            msgs = []
             sizes: list = []
             for data in frames:
                 if not data:

@@ -183,7 +183,9 @@ class Portal:
                 f'no main function, so it has no result; use portal.run()')
         await self._main.ready.wait()
         self._main.claimed = True
-        return self._main.outcome.unwrap()
+        result = self._main.outcome
+        assert result is not None  # (set before ready)
+        return result.unwrap()
 
     async def cancel_actor(self) -> bool:
         """Ask the actor to cancel itself; True if it agreed in time.
