@@ -183,6 +183,8 @@ class Channel:
         # the task routing a burst of arrived messages: what it sends
         # waits for the burst's end and leaves in one write (see cork())
         self._corked_by: trio.lowlevel.Task | None = None
+        # a heartbeat is due (see _watch_liveness)
+        self._beat_due = False
         # requests expected in the coming scheduler pass, from the callers
         # that the last burst of replies woke (see send_request())
         self._expect = 0
@@ -678,17 +680,18 @@ class Channel:
                         pass
 
     async def _service_sends(self) -> None:
-        """Flush buffered sends; send a heartbeat when nothing else went
-        out for ``heartbeat_interval``."""
-        interval = self.heartbeat_interval
-        last_tx = self._tx
-        next_beat = trio.current_time() + interval
+        """Flush buffered sends, and send the heartbeats that
+        :meth:`_watch_liveness` asks for. It waits on an event alone, no
+        timeout: a stream's runs wake it once per burst, often for nothing
+        (the sender flushed them itself before waiting), and a cancel
+        scope with a deadline per wake-up would make that the dearer part
+        of a round trip."""
         try:
             while not self._closed:
-                if not self._pending and not self._deferred:
+                if (not self._pending and not self._deferred
+                        and not self._beat_due):
                     ev = self._flush_ev = trio.Event()
-                    with trio.move_on_at(next_beat):
-                        await ev.wait()
+                    await ev.wait()
                 if self._deferred:
                     self._drain_runs()
                 if self._pending:
@@ -698,12 +701,9 @@ class Channel:
                     self._expect = 0
                     await self._send_many(frames)
                     continue
-                if self._closed or trio.current_time() < next_beat:
-                    continue
-                next_beat = trio.current_time() + interval
-                if self._tx == last_tx:
+                if self._beat_due and not self._closed:
+                    self._beat_due = False
                     await self.stream.send(b'')
-                last_tx = self._tx
         except TransportClosed:
             return
 
@@ -715,10 +715,18 @@ class Channel:
         interval = self.heartbeat_interval
         misses_allowed = max(1, int(self.liveness_timeout / interval))
         last_rx, silent = self._rx, 0
+        last_tx = self._tx
         heard_at = trio.current_time()
         while not self._closed:
             due = trio.current_time() + interval
             await trio.sleep(interval)
+            if self._tx == last_tx:
+                # nothing went out for an interval: a heartbeat does (sent
+                # by the service task, so this watch never blocks on a
+                # peer that stopped reading)
+                self._beat_due = True
+                self._flush_ev.set()
+            last_tx = self._tx
             if trio.current_time() - due > interval:
                 # woke far too late: user code held *this* process's loop,
                 # and what the peer sent meanwhile waits unread. The gap
