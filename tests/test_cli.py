@@ -44,24 +44,12 @@ def console_script() -> list[str]:
     return [path]
 
 
-def cli_env(**changes: str | None) -> dict:
-    """This process's environment for the command, with ``changes``
-    applied (None removes a variable)."""
-    env = python_env()
-    for key, value in changes.items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
-    return env
-
-
 async def cli(*args: str, env: dict | None = None,
               command: list[str] = MODULE) -> subprocess.CompletedProcess:
     """Run the command line to completion (beside the running tree)."""
     with trio.fail_after(DEADLINE):
         result = await trio.run_process(
-            [*command, *args], env=env or cli_env(), capture_stdout=True,
+            [*command, *args], env=env or python_env(), capture_stdout=True,
             capture_stderr=True, check=False, stdin=subprocess.DEVNULL)
     result.stdout = result.stdout.decode()
     result.stderr = result.stderr.decode()
@@ -72,7 +60,7 @@ def run_cli(*args: str, env: dict | None = None,
             command: list[str] = MODULE) -> subprocess.CompletedProcess:
     """The same, for a test that runs no trio loop."""
     return subprocess.run(
-        [*command, *args], env=env or cli_env(), capture_output=True,
+        [*command, *args], env=env or python_env(), capture_output=True,
         text=True, timeout=DEADLINE, stdin=subprocess.DEVNULL)
 
 
@@ -137,7 +125,7 @@ async def test_ls_with_another_codec(arb_addr):
         assert r.returncode == ExitCode.OK, r.stderr
         assert rows(r.stdout) == [own_row(root)]
         r = await cli('ls', *arbiter_opts(arb_addr),
-                      env=cli_env(TRACTOR_CODEC='json'))
+                      env=python_env(TRACTOR_CODEC='json'))
         assert rows(r.stdout) == [own_row(root)]
         r = await cli('ls', *arbiter_opts(arb_addr), '--codec', 'msgpack')
         assert r.returncode == ExitCode.DENIED
@@ -150,7 +138,7 @@ async def test_ls_reads_the_environment(arb_addr):
     async with tractor.open_root_actor(arbiter_addr=arb_addr,
                                        transport='uds') as root:
         host, port = arb_addr
-        r = await cli('ls', env=cli_env(
+        r = await cli('ls', env=python_env(
             TRACTOR_ARBITER_ADDR=f'{host}:{port}', TRACTOR_TRANSPORT='uds'))
         assert r.returncode == ExitCode.OK, r.stderr
         assert rows(r.stdout) == [own_row(root)]
@@ -201,7 +189,7 @@ async def test_ping(arb_addr, silent_addr):
                 await root.unregister_actor(('hung', 'y'))
 
             r = await cli('ping', 'worker', *arbiter_opts(arb_addr),
-                          env=cli_env(TRACTOR_SECRET='not the secret'))
+                          env=python_env(TRACTOR_SECRET='not the secret'))
             assert r.returncode == ExitCode.DENIED
             assert "does not know this cluster's secret" in r.stderr
 
@@ -221,7 +209,7 @@ async def start_arbiter(*args: str) -> tuple[trio.Process, str]:
     """Start ``tractor arbiter ARGS``; return it and the address it printed
     once ready."""
     proc = await trio.lowlevel.open_process(
-        [*MODULE, 'arbiter', *args], env=cli_env(),
+        [*MODULE, 'arbiter', *args], env=python_env(),
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT)
     out = b''
@@ -311,7 +299,7 @@ def test_secret(tmp_path):
     """``secret`` prints the file's path, creating it 0600 (in a 0700
     directory) the first time, and reading it after; it respects
     ``$TRACTOR_SECRET_FILE`` and ``$TRACTOR_SECRET``."""
-    env = cli_env(XDG_CONFIG_HOME=str(tmp_path), TRACTOR_SECRET=None,
+    env = python_env(XDG_CONFIG_HOME=str(tmp_path), TRACTOR_SECRET=None,
                   TRACTOR_SECRET_FILE=None)
     path = tmp_path / 'tractor' / 'secret'
     r = run_cli('secret', env=env)
@@ -349,7 +337,7 @@ def test_secret(tmp_path):
 def test_secret_file_cannot_be_made(tmp_path):
     blocker = tmp_path / 'file'
     blocker.write_text('not a directory')
-    r = run_cli('secret', env=cli_env(
+    r = run_cli('secret', env=python_env(
         TRACTOR_SECRET=None, TRACTOR_SECRET_FILE=str(blocker / 'secret')))
     assert r.returncode == ExitCode.FAILED
     assert '$TRACTOR_SECRET_FILE' in r.stderr
@@ -396,7 +384,7 @@ def test_hung_arbiter_times_out(silent_addr):
     (['frobnicate'], {}, ExitCode.USAGE, "invalid choice: 'frobnicate'"),
 ])
 def test_bad_input(args, env, code, said):
-    r = run_cli(*args, env=cli_env(**env))
+    r = run_cli(*args, env=python_env(**env))
     assert r.returncode == code, r.stderr
     assert said in r.stderr
     assert 'Traceback' not in r.stderr
@@ -414,5 +402,5 @@ def test_import_tractor_does_not_load_the_command_line():
     r = subprocess.run(
         [sys.executable, '-c',
          'import sys, tractor; print("tractor._cli" in sys.modules)'],
-        env=cli_env(), capture_output=True, text=True, timeout=DEADLINE)
+        env=python_env(), capture_output=True, text=True, timeout=DEADLINE)
     assert r.stdout == 'False\n', r.stderr

@@ -85,6 +85,33 @@ class CliError(Exception):
 
 
 # -- talking to actors -----------------------------------------------------
+#: how each way a peer can fail us becomes an exit status and a sentence,
+#: in one place; the first matching type wins (a HandshakeError is a
+#: TransportClosed, so it comes first)
+_PEER_FAILURES: list[tuple[Any, ExitCode, str]] = [
+    (trio.TooSlowError, ExitCode.TIMEOUT,
+     '{what} did not answer within {timeout} s (is it the right address? '
+     '--timeout waits longer)'),
+    (HandshakeError, ExitCode.DENIED,
+     '{what} refused us: {err} (this command uses $TRACTOR_SECRET or the '
+     'file `tractor secret` names, and --codec)'),
+    ((TransportClosed, OSError), ExitCode.UNREACHABLE,
+     '{what} does not answer ({err}): is it running, and on this '
+     'transport?'),
+    (RemoteActorError, ExitCode.FAILED,
+     '{what} answered with an error (is it an arbiter?): {err}'),
+]
+
+
+def _said(err: BaseException) -> str:
+    """The first line of what ``err`` says (a remote error's message
+    carries its whole traceback), after its type if it is remote."""
+    first = (str(err).splitlines() or [''])[0]
+    if isinstance(err, RemoteActorError):
+        return f'{err.type_name}: {first}'
+    return first
+
+
 async def _call(addr, args, what: str, method: str,
                 **kw) -> tuple[Any, float, tuple]:
     """Call the runtime method ``method`` of the actor at ``addr`` over a
@@ -103,25 +130,12 @@ async def _call(addr, args, what: str, method: str,
             finally:
                 with trio.CancelScope(shield=True):
                     await chan.aclose()
-    except trio.TooSlowError:
-        raise CliError(ExitCode.TIMEOUT,
-                       f'{what} did not answer within {args.timeout} s '
-                       f'(is it the right address? --timeout waits '
-                       f'longer)') from None
-    except HandshakeError as err:
-        raise CliError(ExitCode.DENIED,
-                       f'{what} refused us: {err} (this command uses '
-                       f'$TRACTOR_SECRET or the file `tractor secret` '
-                       f'names, and --codec)') from None
-    except (TransportClosed, OSError) as err:
-        raise CliError(ExitCode.UNREACHABLE,
-                       f'{what} does not answer ({err}): is it running, '
-                       f'and on this transport?') from None
-    except RemoteActorError as err:
-        raise CliError(ExitCode.FAILED,
-                       f'{what} answered with an error (is it an '
-                       f'arbiter?): {err.type_name}: '
-                       f'{str(err).splitlines()[0]}') from None
+    except Exception as err:
+        for kind, code, text in _PEER_FAILURES:
+            if isinstance(err, kind):
+                raise CliError(code, text.format(
+                    what=what, timeout=args.timeout, err=_said(err))) from None
+        raise
     return result, took, chan.uid
 
 
@@ -248,41 +262,36 @@ def _parser() -> argparse.ArgumentParser:
         help=f'give up on a peer after this long (default '
              f'{DEFAULT_TIMEOUT:g})')
 
-    ls = sub.add_parser(
-        'ls', parents=[client], help='list the registered actors',
-        description='List the actors registered with the arbiter, one line '
-                    'each: name, uid, address.')
-    ls.set_defaults(run=_ls)
+    def command(name, run, parents, summary, description):
+        cmd = sub.add_parser(name, parents=parents, help=summary,
+                             description=description)
+        cmd.set_defaults(run=run)
+        return cmd
 
-    ping = sub.add_parser(
-        'ping', parents=[client], help='time a round trip to an actor',
-        description='Find the actor NAME through the arbiter (the newest '
-                    'one of that name), call it once and print the '
-                    'round-trip time.')
+    command('ls', _ls, [client], 'list the registered actors',
+            'List the actors registered with the arbiter, one line each: '
+            'name, uid, address.')
+    ping = command(
+        'ping', _ping, [client], 'time a round trip to an actor',
+        'Find the actor NAME through the arbiter (the newest one of that '
+        'name), call it once and print the round-trip time.')
     ping.add_argument('name', metavar='NAME')
-    ping.set_defaults(run=_ping)
-
-    arbiter = sub.add_parser(
-        'arbiter', parents=[wire], help='run a standalone arbiter',
-        description='Run an arbiter, the registry the programs of a cluster '
-                    'find actors in, until Ctrl-C or SIGTERM. Give it the '
-                    'address other hosts reach this one at.')
+    arbiter = command(
+        'arbiter', _arbiter, [wire], 'run a standalone arbiter',
+        'Run an arbiter, the registry the programs of a cluster find actors '
+        'in, until Ctrl-C or SIGTERM. Give it the address other hosts reach '
+        'this one at.')
     arbiter.add_argument(
         'address', nargs='?', metavar='ADDRESS',
         help='host:port or an address such as tcp://10.0.0.1:1616 '
              '(default: $TRACTOR_ARBITER_ADDR, else 127.0.0.1:1616)')
     arbiter.add_argument('-l', '--loglevel',
                          help='console log level (info, debug, trace...)')
-    arbiter.set_defaults(run=_arbiter)
-
-    secret = sub.add_parser(
-        'secret', help="print where the cluster's secret is kept",
-        description="Print the path of the file holding the cluster's "
-                    'secret ($TRACTOR_SECRET_FILE, else '
-                    '~/.config/tractor/secret), creating it (mode 0600) if '
-                    'there is none. Copy it to every host of a cluster, or '
-                    'set $TRACTOR_SECRET everywhere.')
-    secret.set_defaults(run=_secret)
+    command('secret', _secret, [], "print where the cluster's secret is kept",
+            "Print the path of the file holding the cluster's secret "
+            '($TRACTOR_SECRET_FILE, else ~/.config/tractor/secret), creating '
+            'it (mode 0600) if there is none. Copy it to every host of a '
+            'cluster, or set $TRACTOR_SECRET everywhere.')
     return parser
 
 
