@@ -136,7 +136,7 @@ async def _call(addr, args, what: str, method: str,
                 raise CliError(code, text.format(
                     what=what, timeout=args.timeout, err=_said(err))) from None
         raise
-    return result, took, chan.uid
+    return result, took, chan.uid or ('?', '?')
 
 
 def _network(args, address: str | None) -> Addr:
