@@ -490,33 +490,34 @@ class Channel:
                 self._encode_run(sender, items)
 
     def _encode_run(self, sender, items: list) -> None:
+        """Encode a run onto the pending frames. An item that cannot go
+        (the codec cannot carry it, or it alone is over ``max_frame``) is
+        found by halving the run: the items before it still go, and it and
+        every item after it do not -- as if each ``send`` had been made
+        alone and the failing one had raised -- the sender's next send
+        raises why. A run merely too large as a whole goes as two."""
         try:
             data = self._encode(sender.run_message(items))
         except Exception as err:  # EncodeError, or the codec's own
-            if len(items) > 1:
-                # find the item at fault; the ones before it still go
-                half = len(items) // 2
-                self._encode_run(sender, items[:half])
-                if sender.send_error is None:
-                    self._encode_run(sender, items[half:])
-                else:
-                    sender.run_failed(len(items) - half, sender.send_error)
+            failed: BaseException = err
+        else:
+            size = frame_size(data)
+            if size <= self.max_frame:
+                sender.run_sent(len(items), size)
+                self._tx += 1
+                self._pending.append(data)
+                self._pending_bytes += size
                 return
-            sender.run_failed(1, err)
+            failed = self._refuse(size)
+        if len(items) == 1:
+            sender.run_failed(1, failed)
             return
-        size = frame_size(data)
-        if size > self.max_frame:
-            if len(items) > 1:
-                half = len(items) // 2
-                self._encode_run(sender, items[:half])
-                self._encode_run(sender, items[half:])
-            else:
-                sender.run_failed(1, self._refuse(size))
-            return
-        sender.run_sent(len(items), size)
-        self._tx += 1
-        self._pending.append(data)
-        self._pending_bytes += size
+        half = len(items) // 2
+        self._encode_run(sender, items[:half])
+        if sender.send_error is None:
+            self._encode_run(sender, items[half:])
+        else:
+            sender.run_failed(len(items) - half, sender.send_error)
 
     def _coalesce(self, frames: list, join: Callable[[list], bytes]
                   ) -> list:
