@@ -24,10 +24,14 @@ from ._run import MARK
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
 
-WORKLOADS = ['spawn', 'rpc', 'bidir', 'stream_small', 'stream_large',
-             'fanin', 'pipeline', 'floor']
-DATA_WORKLOADS = ['rpc', 'bidir', 'stream_small', 'stream_large', 'fanin',
-                  'pipeline']
+WORKLOADS = ['spawn', 'spawn_many', 'memory', 'rpc', 'rpc_inflight',
+             'bidir', 'stream_small', 'stream_large', 'fanin', 'pipeline',
+             'floor']
+DATA_WORKLOADS = ['rpc', 'rpc_inflight', 'bidir', 'stream_small',
+                  'stream_large', 'fanin', 'pipeline']
+#: many actors at once: under the first codec and the default start method
+#: only (--quick: on the first transport variant only), no floor
+SCALE_WORKLOADS = ['spawn_many', 'memory']
 START_METHODS = ['forkserver', 'spawn', 'trio']
 
 #: the transport floor a workload is compared with, where it is not its
@@ -35,9 +39,15 @@ START_METHODS = ['forkserver', 'spawn', 'trio']
 #: (the pipeline's are not a transport's: see _floor.PIPELINE_FLOORS)
 TRANSPORT_FLOOR_OF = {'bidir': 'rpc', 'pipeline': None}
 
-#: workload -> (messages, warm-up), full and --quick (about 10-20x less)
+#: workload -> (messages, warm-up), full and --quick (about 10-20x less);
+#: rpc_inflight's count is its calls at each level of calls in flight,
+#: spawn_many's and memory's their actors (spawn_many's warm-up: cycles of
+#: one actor before, so the forkserver is up)
 COUNTS = {
+    'spawn_many': (500, 1),
+    'memory': (100, 0),
     'rpc': (2000, 200),
+    'rpc_inflight': (10_000, 200),
     'bidir': (2000, 200),
     'stream_small': (100_000, 0),
     'stream_large': (200, 0),
@@ -45,7 +55,10 @@ COUNTS = {
     'pipeline': (200_000, 0),
 }
 QUICK_COUNTS = {
+    'spawn_many': (50, 1),
+    'memory': (20, 0),
     'rpc': (200, 20),
+    'rpc_inflight': (1000, 20),
     'bidir': (200, 20),
     'stream_small': (10_000, 0),
     'stream_large': (20, 0),
@@ -118,13 +131,19 @@ def _spawn_methods(args, variants, variant, codec_index) -> list:
         return []
     if variant == variants[0]:
         return list(args.start_methods)
+    return [_default_method(args)]
+
+
+def _default_method(args) -> str:
+    """The platform's default start method, if asked for, else the first
+    one asked for."""
     from tractor._spawn import default_start_method
     dflt = default_start_method()
-    return [dflt if dflt in args.start_methods else args.start_methods[0]]
+    return dflt if dflt in args.start_methods else args.start_methods[0]
 
 
 def plan(args, variants: list, codecs: list) -> list:
-    from ._floor import PIPELINE_FLOORS, floor_library
+    from ._floor import BATCHED, PIPELINE_FLOORS, floor_library
     counts = QUICK_COUNTS if args.quick else COUNTS
     data = [w for w in DATA_WORKLOADS if w in args.workloads]
     floors = []
@@ -133,6 +152,7 @@ def plan(args, variants: list, codecs: list) -> list:
             f = TRANSPORT_FLOOR_OF.get(w, w)
             if f is not None and f not in floors:
                 floors.append(f)
+    scale = [w for w in SCALE_WORKLOADS if w in args.workloads]
     jobs = []
     if 'floor' in args.workloads and 'pipeline' in (data or DATA_WORKLOADS):
         # multiprocessing.Queue chains, transport-independent: measured
@@ -149,12 +169,21 @@ def plan(args, variants: list, codecs: list) -> list:
                 jobs.append(dict(workload=w, variant=v, codec='msgpack',
                                  floor=True, start_method=None, n=n,
                                  warmup=warm))
+                if w in BATCHED:
+                    jobs.append(dict(jobs[-1], batched=True))
         for ci, c in enumerate(codecs):
             if 'spawn' in args.workloads:
                 for m in _spawn_methods(args, variants, v, ci):
                     jobs.append(dict(workload='spawn', variant=v, codec=c,
                                      floor=False, start_method=m, n=0,
                                      warmup=0))
+            if ci == 0 and (v == variants[0] or not args.quick):
+                for w in scale:
+                    n, warm = counts[w]
+                    jobs.append(dict(workload=w, variant=v, codec=c,
+                                     floor=False,
+                                     start_method=_default_method(args),
+                                     n=n, warmup=warm))
             for w in data:
                 n, warm = counts[w]
                 jobs.append(dict(workload=w, variant=v, codec=c,
@@ -171,6 +200,8 @@ def job_argv(job: dict) -> list:
         argv += ['--start-method', job['start_method']]
     if job['floor']:
         argv.append('--floor')
+    if job.get('batched'):
+        argv.append('--batched')
     return argv
 
 
@@ -271,14 +302,27 @@ def _describe(job: dict) -> str:
     w = job['workload']
     if job['start_method']:
         w += f"[{job['start_method']}]"
-    codec = 'floor' if job['floor'] else job['codec']
-    return f'{w:<20} {job["variant"]:<8} {codec:<8}'
+    if job['floor']:
+        codec = 'floor-batched' if job.get('batched') else 'floor'
+    else:
+        codec = job['codec']
+    return f'{w:<24} {job["variant"]:<8} {codec:<13}'
 
 
 def _brief(sample: dict) -> str:
     if not sample.get('ok'):
         return 'FAILED: ' + sample.get('error', '?')[:200]
     m = sample['metrics']
+    if 'calls_per_s_1' in m:
+        return '  '.join(f'{k[len("calls_per_s_"):]}: {v:,.0f}/s'
+                         for k, v in m.items()
+                         if k.startswith('calls_per_s_'))
+    if 'per_actor_ms' in m:
+        return (f"{m['count']} actors: {m['per_actor_ms']:.1f} ms each, "
+                f"teardown {m['teardown_ms']:.0f} ms")
+    if 'pss_mib' in m:
+        return (f"{m['count']} actors: PSS {m['pss_mib']:.1f} MiB, "
+                f"RSS {m['rss_mib']:.1f} MiB each")
     if 'p50_us' in m:
         return f"p50 {m['p50_us']:.1f} us  p99 {m['p99_us']:.1f} us"
     if 'spawn1_ms' in m:
@@ -397,7 +441,7 @@ def main(argv=None) -> int:
     default_method = default_start_method()
     rows = _report.summarize(results)
     target_results = _report.evaluate_targets(rows, default_method)
-    _report.CODEC_ORDER[:] = [_report.FLOOR] + codecs
+    _report.CODEC_ORDER[:] = [_report.FLOOR, _report.FLOOR_BATCHED] + codecs
     command = ['python', '-m', 'benchmarks'] + list(
         sys.argv[1:] if argv is None else argv)
     header = (f'tractor benchmarks, {started:%Y-%m-%d %H:%M}, '
@@ -406,6 +450,12 @@ def main(argv=None) -> int:
         header += (f'\n\n--quick: spawn measured under codec {codecs[0]} '
                    f'only, every start method on {variants[0]} and the '
                    f'default one elsewhere.')
+    scale = [w for w in SCALE_WORKLOADS if w in args.workloads]
+    if scale:
+        where = variants[0] if args.quick else 'every transport variant'
+        header += (f'\n\n{" and ".join(scale)}: under codec {codecs[0]} '
+                   f'and the {_default_method(args)} start method, on '
+                   f'{where}.')
     shown = [t for t in target_results if t['variant'] in variants]
     sys.stdout.write(_report.markdown(rows, shown, header))
     sys.stdout.flush()
