@@ -116,7 +116,8 @@ def summarize(results: list) -> list:
             f = measured.get(other)
             if f is not None and f['median']:
                 r[key] = r['median'] / f['median']
-                ratios.append((against, r[key]))
+                ratios.append({'key': key, 'against': against,
+                               'value': r[key]})
         if ratios:
             r['ratios'] = ratios
     return rows
@@ -153,8 +154,8 @@ def _compared_with(row) -> list:
 def ratio_text(row) -> str:
     """The table's ``ratios`` cell: every ratio of the row, each naming
     what it is against (``8.51x floor, 2.10x floor-batched``)."""
-    return ', '.join(f'{x:.2f}x {against}'
-                     for against, x in row.get('ratios', ()))
+    return ', '.join(f"{x['value']:.2f}x {x['against']}"
+                     for x in row.get('ratios', ()))
 
 
 def _sort_key(row):
@@ -398,45 +399,97 @@ def machine(root: str) -> dict:
 
 
 # -- chart -----------------------------------------------------------------
+#: the ratios the chart draws: to a floor (a row's other ratios, to rpc or
+#: to 1 call in flight, stay in the table)
+FLOOR_RATIOS = ('ratio_to_floor', 'ratio_to_floor_batched')
+
+
 def chart(rows: list, path: str) -> str | None:
-    """Write a PNG of every row (one panel per metric) if matplotlib is
-    installed; returns the path, or None when skipped."""
+    """Write a PNG of how each transport compares with its floors, if
+    matplotlib is installed; returns the path, or None when skipped.
+
+    What a reader asks first is how the runtime compares with the library
+    used directly, so there is one panel per codec (the first codec
+    first): a group of bars per workload and floor (``stream_small vs
+    floor-batched``), one bar per transport variant, on a log scale where
+    1 is the floor. Every bar is a speed-up, right is better: a
+    throughput's ratio as it is, a latency's inverted (floor / runtime).
+    The absolute figures, spawn and memory are the markdown table's.
+    """
     try:
         import matplotlib
         matplotlib.use('Agg')
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import FuncFormatter, NullFormatter
     except ImportError:
         return None
-    groups: dict = {}
-    firsts = {k: METRICS[k][0][0] for k in METRICS}
+    panels: dict = {}
     for r in sorted(rows, key=_sort_key):
-        if 'median' not in r and r['metric'] != firsts[r['workload']]:
-            continue  # a failed measurement shows as one ERROR row
-        if 'median' in r:
-            groups.setdefault((r['label'], r['unit'], r['better']),
-                              []).append(r)
-    if not groups:
-        return None
-    ncols = 2
-    nrows = (len(groups) + ncols - 1) // ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(14, 3.2 * nrows),
-                             squeeze=False)
-    for ax, ((lab, unit, better), rs) in zip(axes.flat, groups.items()):
-        names = [f"{r['variant']} {r['codec']}" for r in rs]
-        vals = [r['median'] for r in rs]
-        lo = [r['median'] - r['min'] for r in rs]
-        hi = [r['max'] - r['median'] for r in rs]
-        colors = ['0.6' if r['codec'] == FLOOR else 'C0' for r in rs]
-        ax.barh(range(len(rs)), vals, xerr=[lo, hi], color=colors)
-        ax.set_yticks(range(len(rs)))
-        ax.set_yticklabels(names, fontsize=7)
-        ax.invert_yaxis()
-        ax.set_title(f'{lab} ({unit}, {better} is better)', fontsize=9)
+        if r['metric'] == 'p99_us':
+            continue  # p50 says it; the tail is the table's
+        for x in r.get('ratios', ()):
+            if x['key'] in FLOOR_RATIOS:
+                speedup = (x['value'] if r['better'] == 'higher'
+                           else 1 / x['value'])
+                group = (r['label'], x['against'])
+                panels.setdefault(r['codec'], {}).setdefault(
+                    group, {})[r['variant']] = speedup
+    if not panels:
+        raise ValueError("no ratio to a floor to chart: add 'floor' to "
+                         "--workloads with a workload that has one")
+    codecs = sorted(panels, key=lambda c: (
+        CODEC_ORDER.index(c) if c in CODEC_ORDER else len(CODEC_ORDER), c))
+    variants = sorted({v for c in codecs for g in panels[c].values()
+                       for v in g},
+                      key=lambda v: (VARIANT_ORDER.index(v)
+                                     if v in VARIANT_ORDER
+                                     else len(VARIANT_ORDER), v))
+    colour = {v: f'C{i % 10}' for i, v in enumerate(variants)}
+    bar = 0.8 / len(variants)
+    heights = [len(panels[c]) * (0.16 * len(variants) + 0.25) + 1.0
+               for c in codecs]
+    fig, axes = plt.subplots(len(codecs), 1, squeeze=False,
+                             figsize=(11, sum(heights)),
+                             gridspec_kw={'height_ratios': heights})
+    for ax, codec in zip(axes.flat, codecs):
+        groups = panels[codec]
+        vals = [x for g in groups.values() for x in g.values()]
+        for vi, v in enumerate(variants):
+            offset = (vi - (len(variants) - 1) / 2) * bar
+            at = [(gi + offset, g[v])
+                  for gi, g in enumerate(groups.values()) if v in g]
+            if not at:
+                continue
+            ys, xs = zip(*at)
+            ax.barh(ys, xs, height=bar * 0.9, color=colour[v], label=v)
+            for y, x in at:
+                ax.text(x, y, f' {x:.2f}', va='center', fontsize=6)
+        ax.set_xscale('log')
+        lo, hi = min(vals + [1.0]), max(vals + [1.0])
+        ax.set_xlim(lo / 1.5, hi * 2.0)
+        ax.axvline(1.0, color='0.3', linewidth=0.8)
+        ticks = [t for t in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10,
+                             20, 50, 100) if lo / 1.5 <= t <= hi * 2.0]
+        ax.set_xticks(ticks)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda t, _: f'{t:g}'))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_yticks(range(len(groups)))
+        ax.set_yticklabels([f'{lab}\nvs {against}'
+                            for lab, against in groups], fontsize=7)
+        ax.set_ylim(len(groups) - 0.5, -0.5)
         ax.tick_params(axis='x', labelsize=7)
-    for ax in list(axes.flat)[len(groups):]:
-        ax.axis('off')
-    fig.suptitle('tractor benchmarks (grey: raw floor)', fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.98))
+        ax.set_title(f'codec {codec}: times as fast as the floor (log; '
+                     f'1 = the floor; latencies: floor / runtime)',
+                     fontsize=9)
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    inch = 1 / sum(heights)  # room for the title and the legend on top
+    fig.legend(handles, names, loc='upper center', ncol=len(names),
+               fontsize=8, bbox_to_anchor=(0.5, 1.0), frameon=False,
+               title='tractor against each transport library used '
+                     'directly (floor: one message per call; '
+                     'floor-batched: 64 per call)',
+               title_fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 * inch))
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
