@@ -356,7 +356,8 @@ def parse(argv=None):
                     help='fresh-process repeats per measurement '
                          '(default 3, 1 with --quick)')
     ap.add_argument('--quick', action='store_true',
-                    help='10-20x fewer messages and one repeat: a smoke '
+                    help='10-20x fewer messages, fewer actors for '
+                         'spawn_many and memory, and one repeat: a smoke '
                          'run of a few minutes')
     ap.add_argument('--timeout', type=float, default=None,
                     help='seconds one measurement may take (default 120, '
