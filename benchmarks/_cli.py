@@ -245,7 +245,12 @@ def _reap_group(pgid: int, grace: float = 1.0) -> bool:
     return False
 
 
-def run_job(job: dict, timeout: float) -> dict:
+def run_job(job: dict, timeout: float, log_path: str | None = None) -> dict:
+    """Run one measurement in a fresh process group; its sample. When it
+    fails or leaves processes behind, the last lines of its stderr go into
+    the sample and all of it to ``log_path`` (if given): with hundreds of
+    actors sharing that stderr, why one of them died is rarely in the
+    last lines."""
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join(
         [ROOT] + [p for p in env.get('PYTHONPATH', '').split(os.pathsep)
@@ -277,7 +282,7 @@ def run_job(job: dict, timeout: float) -> dict:
                 pass
             break
     if sample is None:
-        why = (f'timed out after {timeout:.0f}s' if timed_out else
+        why = (f'timed out after {timeout:g} s' if timed_out else
                f'exited {proc.returncode} without a result')
         sample = {'ok': False, 'error': why}
     elif sample.get('ok') and proc.returncode != 0:
@@ -288,6 +293,12 @@ def run_job(job: dict, timeout: float) -> dict:
         sample['stragglers_killed'] = True
     if not sample['ok'] or stragglers:
         sample['stderr_tail'] = err.splitlines()[-25:]
+        if log_path:
+            os.makedirs(os.path.dirname(os.path.abspath(log_path)),
+                        exist_ok=True)
+            with open(log_path, 'w') as f:
+                f.write(err)
+            sample['stderr_log'] = log_path
     return sample
 
 
@@ -307,6 +318,14 @@ def _describe(job: dict) -> str:
     else:
         codec = job['codec']
     return f'{w:<24} {job["variant"]:<8} {codec:<13}'
+
+
+def _slug(job: dict) -> str:
+    """A file name's worth of what a measurement is."""
+    codec = (('floor-batched' if job.get('batched') else 'floor')
+             if job['floor'] else job['codec'])
+    parts = [job['workload'], job['start_method'], job['variant'], codec]
+    return '-'.join(p for p in parts if p).replace('+', '_')
 
 
 def _brief(sample: dict) -> str:
@@ -414,6 +433,7 @@ def main(argv=None) -> int:
     started = datetime.now()
     stamp = started.strftime('%Y%m%d-%H%M%S')
     json_path = args.json or os.path.join(RESULTS, f'{stamp}.json')
+    logs = os.path.splitext(json_path)[0] + '-stderr'
     results = [dict(job, samples=[]) for job in jobs]
     total = len(jobs) * args.repeat
     print(f'{total} measurements: {len(variants)} transport variants '
@@ -426,7 +446,8 @@ def main(argv=None) -> int:
     for rep in range(args.repeat):
         for res in results:
             k += 1
-            sample = run_job(res, args.timeout)
+            log = os.path.join(logs, f'{k:03d}-{_slug(res)}.stderr')
+            sample = run_job(res, args.timeout, log)
             sample['repeat'] = rep
             res['samples'].append(sample)
             note = ' (killed leftover processes)' if sample.get(
@@ -437,6 +458,9 @@ def main(argv=None) -> int:
             if not sample['ok']:
                 for line in sample.get('stderr_tail', [])[-8:]:
                     print(f'        | {line}', file=sys.stderr)
+            if 'stderr_log' in sample:
+                print(f'        all of its stderr: {sample["stderr_log"]}',
+                      file=sys.stderr)
     elapsed = time.perf_counter() - t_start
 
     default_method = default_start_method()
