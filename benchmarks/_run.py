@@ -54,23 +54,37 @@ def arbiter_addr(variant: str) -> str:
 
 
 # -- the runtime workloads (run inside the root actor) -------------------
+async def _start_many(an, k: int, prefix: str, func: str = 'noop') -> list:
+    """Start ``k`` actors at once in ``an``, each until it has answered
+    one call of ``func``; returns the answers."""
+    import trio
+    from ._workloads import MODULE
+    answers = [None] * k
+
+    async def one(i):
+        portal = await an.start_actor(
+            f'{prefix}{i}', rpc_module_paths=[MODULE])
+        answers[i] = await portal.run(MODULE, func)
+    async with trio.open_nursery() as tn:
+        for i in range(k):
+            tn.start_soon(one, i)
+    return answers
+
+
+def _need_actors(args) -> None:
+    if args.n < 1:
+        raise ValueError(f'{args.workload} needs --n 1 or more (actors)')
+
+
 async def _spawn_cycle(k: int, prefix: str = 'spawn') -> tuple:
     """Start ``k`` actors at once, each until it has answered one
     ``noop`` call, then tear them all down; returns (ms up, ms down)."""
-    import trio
     import tractor
-    from ._workloads import MODULE
     pc = time.perf_counter
     gc.collect()
     t0 = pc()
     async with tractor.open_nursery() as an:
-        async def one(i):
-            portal = await an.start_actor(
-                f'{prefix}{i}', rpc_module_paths=[MODULE])
-            await portal.run(MODULE, 'noop')
-        async with trio.open_nursery() as tn:
-            for i in range(k):
-                tn.start_soon(one, i)
+        await _start_many(an, k, prefix)
         t_up = pc()
         await an.cancel()
     t_down = pc()
@@ -90,6 +104,7 @@ async def w_spawn_many(args):
     """``n`` actors started at once, timed until every one has answered a
     call, then their teardown. ``warmup`` cycles of one actor go first
     (the first starts the forkserver), so the figure is a warm tree's."""
+    _need_actors(args)
     for _ in range(args.warmup):
         await _spawn_cycle(1, 'warm')
     up, down = await _spawn_cycle(args.n, 'many')
@@ -125,19 +140,11 @@ async def w_memory(args):
     mapping it, so it is what one more actor costs the machine, where
     RSS counts the pages it shares with its forkserver siblings in full."""
     import statistics
-    import trio
     import tractor
-    from ._workloads import MODULE
+    _need_actors(args)
     n = args.n
-    pids = [None] * n
     async with tractor.open_nursery() as an:
-        async def one(i):
-            portal = await an.start_actor(
-                f'idle{i}', rpc_module_paths=[MODULE])
-            pids[i] = await portal.run(MODULE, 'pid')
-        async with trio.open_nursery() as tn:
-            for i in range(n):
-                tn.start_soon(one, i)
+        pids = await _start_many(an, n, 'idle', 'pid')
         usage = [smaps_rollup(pid) for pid in pids]
         root = smaps_rollup(os.getpid())
         await an.cancel()
