@@ -120,6 +120,14 @@ class Actor:
         self._listener: Optional[Listener] = None
         self.registered = False
         self.registrar_scope: Optional[trio.CancelScope] = None
+        self._spawn_slots: Optional[trio.CapacityLimiter] = None
+
+    def spawn_slots(self, n: int) -> trio.CapacityLimiter:
+        """The limit on this actor's children starting at once (shared
+        by all its nurseries; see ``_supervise.SPAWN_CONCURRENCY``)."""
+        if self._spawn_slots is None:
+            self._spawn_slots = trio.CapacityLimiter(n)
+        return self._spawn_slots
 
     # -- start-up and teardown ------------------------------------------
     @asynccontextmanager

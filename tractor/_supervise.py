@@ -13,6 +13,7 @@ nursery.
 """
 from __future__ import annotations
 
+import os
 from contextlib import asynccontextmanager
 from typing import Optional
 
@@ -40,6 +41,29 @@ log = get_logger(__name__)
 KILL_GRACE = 3.0
 #: seconds a new child has to connect back to its parent
 SPAWN_TIMEOUT = 60.0
+
+
+def _spawn_concurrency() -> int:
+    raw = os.environ.get('TRACTOR_SPAWN_CONCURRENCY', '').strip()
+    if not raw:
+        return max(8, 4 * (os.cpu_count() or 1))
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(
+            f'$TRACTOR_SPAWN_CONCURRENCY={raw!r}: expected a whole number '
+            f'of children starting at once, at least 1; unset it for the '
+            f'default (4 per CPU, at least 8)')
+    return value
+
+
+#: children of one actor starting at once (started, not yet ready): a
+#: start costs CPU (a fork, imports, a handshake), and 500 starts sharing
+#: two cores all run past their handshake timeouts where the same 500
+#: started a few at a time are up in seconds; the others wait their turn
+SPAWN_CONCURRENCY = _spawn_concurrency()
 #: seconds the error report of a child that exited in order (code 0)
 #: before it was ready may take to be read after its exit was seen
 REPORT_AFTER_EXIT = 5.0
@@ -264,9 +288,10 @@ class ActorNursery:
         try:
             cfg = self._config(name, uid, paths, statespace, loglevel,
                                bind_addr, ready_cid)
-            child.proc = await _spawn.start_process(
-                name, _state._spawn_method, cfg)
-            await self._wait_ready(child, ready_q, child.main_result)
+            async with self._actor.spawn_slots(SPAWN_CONCURRENCY):
+                child.proc = await _spawn.start_process(
+                    name, _state._spawn_method, cfg)
+                await self._wait_ready(child, ready_q, child.main_result)
             if task_status is not None:
                 task_status.started(child.portal)
             child.up.set()
