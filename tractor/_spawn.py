@@ -58,10 +58,12 @@ def _mp_context(method: str):
         ctx = mp.get_context(method)
         if method == 'forkserver':
             # the codecs with their backends (msgspec, orjson when
-            # installed: a module the server cannot import is skipped)
+            # installed: a module the server cannot import is skipped);
+            # _forkserver last, as it freezes the heap the others built
             ctx.set_forkserver_preload(
                 ['tractor', 'tractor._child', 'trio',
-                 'tractor.codecs._msgpack', 'tractor.codecs._json'])
+                 'tractor.codecs._msgpack', 'tractor.codecs._json',
+                 'tractor._forkserver'])
         _ctx_cache[method] = ctx
     return ctx
 
