@@ -29,7 +29,13 @@ try:
     import msgspec
     import orjson
 except ImportError:  # the fallback then; see pick_backend
-    msgspec = orjson = None
+    _HAVE_FAST = False
+else:
+    _HAVE_FAST = True
+    #: datetimes and dataclasses go to the stdlib (which refuses them), as
+    #: they would without orjson
+    _ORJSON_OPTS = (orjson.OPT_PASSTHROUGH_DATETIME
+                    | orjson.OPT_PASSTHROUGH_DATACLASS)
 
 from ._base import pick_backend, unbatched, undecodable, unencodable
 
@@ -38,12 +44,6 @@ from ._base import pick_backend, unbatched, undecodable, unencodable
 #: followed by the messages (see encode_batch)
 _BATCH_MARK = {'\x00tractor': 'batch'}
 _BATCH_HEAD = b'[{"\\u0000tractor":"batch"}'
-
-
-#: datetimes and dataclasses go to the stdlib (which refuses them), as they
-#: would without orjson
-_ORJSON_OPTS = (orjson.OPT_PASSTHROUGH_DATETIME
-                | orjson.OPT_PASSTHROUGH_DATACLASS) if orjson else 0
 
 
 _SCALARS = frozenset([str, int, bool, type(None)])
@@ -89,7 +89,7 @@ class JSONCodec:
 
     def __init__(self, backend: str | None = None) -> None:
         self.backend = pick_backend(self.name, backend, {
-            'orjson': orjson is not None, 'json': True})
+            'orjson': _HAVE_FAST, 'json': True})
         self._dumps = json.JSONEncoder(
             separators=(',', ':'), ensure_ascii=False, allow_nan=True,
         ).encode

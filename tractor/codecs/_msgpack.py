@@ -24,7 +24,9 @@ import msgpack
 try:
     import msgspec
 except ImportError:  # the fallback then; see pick_backend
-    msgspec = None
+    _HAVE_MSGSPEC = False
+else:
+    _HAVE_MSGSPEC = True
 
 from ._base import (
     DecodeError, pick_backend, unbatched, undecodable, unencodable,
@@ -136,7 +138,7 @@ class MsgpackCodec:
 
     def __init__(self, backend: str | None = None) -> None:
         self.backend = pick_backend(self.name, backend, {
-            'msgspec': msgspec is not None, 'msgpack': True})
+            'msgspec': _HAVE_MSGSPEC, 'msgpack': True})
         # one Packer (or Encoder) reused: building one per message costs
         # more than packing a small message
         packer = msgpack.Packer(use_bin_type=True)
