@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from contextlib import asynccontextmanager
-from typing import Optional
+from typing import Any, AsyncIterator, Callable, Iterable, NoReturn, Optional
 
 import outcome
 import trio
@@ -135,23 +135,23 @@ class ActorNursery:
         self._records: list[_Child] = []
         self._failing = False
 
-    def __enter__(self):
+    def __enter__(self) -> NoReturn:
         raise RuntimeError(
             'an ActorNursery is async: write `async with '
             'tractor.open_nursery() as n:`')
 
-    def __exit__(self, *exc):  # pragma: no cover - __enter__ raised
+    def __exit__(self, *exc: object) -> None:  # pragma: no cover
         pass
 
     # -- spawning ------------------------------------------------------
     async def start_actor(
         self,
         name: str,
-        rpc_module_paths=(),
+        rpc_module_paths: Iterable[str] = (),
         statespace: dict | None = None,
         loglevel: str | None = None,
-        bind_addr=None,
-        advertise_addr=None,
+        bind_addr: Any = None,
+        advertise_addr: Any = None,
         restart: str = 'permanent',
     ) -> Portal:
         """Start a daemon actor serving ``rpc_module_paths``; it lives
@@ -169,15 +169,15 @@ class ActorNursery:
     async def run_in_actor(
         self,
         name: str,
-        fn,
+        fn: Callable[..., Any],
         *,
         statespace: dict | None = None,
         loglevel: str | None = None,
-        rpc_module_paths=(),
-        bind_addr=None,
-        advertise_addr=None,
+        rpc_module_paths: Iterable[str] = (),
+        bind_addr: Any = None,
+        advertise_addr: Any = None,
         restart: str = 'transient',
-        **kwargs,
+        **kwargs: Any,
     ) -> Portal:
         """Start an actor that runs ``fn(**kwargs)`` and ends when it
         returns; ``await portal.result()`` gives the return value."""
@@ -630,17 +630,18 @@ def _why(cause) -> str:
 class _Taken:
     """The stream result of a run_in_actor actor; notes when handed out."""
 
-    def __init__(self, value, taken: trio.Event) -> None:
+    def __init__(self, value: Any, taken: trio.Event) -> None:
         self.value = value
         self._taken = taken
 
-    def unwrap(self):
+    def unwrap(self) -> Any:
         self._taken.set()
         return self.value
 
 
 @asynccontextmanager
-async def open_nursery(supervisor: Strategy | None = None):
+async def open_nursery(supervisor: Strategy | None = None
+                       ) -> AsyncIterator[ActorNursery]:
     """Open an :class:`ActorNursery`; the block exits once every actor
     started in it has finished (run_in_actor) or been cancelled.
 
