@@ -86,6 +86,21 @@ def test_breakpoint_in_a_child(spawn, transport):
     ended(child)
 
 
+def test_next_steps_over_the_breakpoint(spawn):
+    """``n`` at the prompt steps to the next line of the actor's function,
+    still holding the terminal; ``c`` then ends the session."""
+    child = spawn('subactor_breakpoint.py')
+    child.expect(r'-> await tractor\.breakpoint\(\)')
+    child.expect(prompt('breaker'))
+    child.sendline('n')
+    child.expect(r'subactor_breakpoint\.py\(\d+\)breaker\(\)\r\n'
+                 r'-> return x \+ 1')
+    child.expect(prompt('breaker'))
+    child.sendline('c')
+    child.expect('breaker returned 43')
+    ended(child)
+
+
 def test_breakpoint_in_a_grandchild(spawn, transport):
     child = spawn('subsubactor_breakpoint.py', transport)
     child.expect(prompt('deep'))

@@ -37,9 +37,8 @@ __all__ = [
     'HandshakeError', 'MessageTooLarge', 'ModuleNotExposed', 'MsgStream',
     'NoResult', 'NoSuchFunction', 'Portal', 'RemoteActorError',
     'TransportClosed', 'UnknownCodec', 'UnknownTransport', 'breakpoint',
-    'context',
-    'current_actor', 'find_actor', 'get_arbiter', 'log', 'open_nursery',
-    'open_portal', 'one_for_all', 'one_for_one', 'open_root_actor', 'pause',
-    'rest_for_one', 'run', 'run_arbiter', 'run_daemon', 'stream',
-    'wait_for_actor',
+    'context', 'current_actor', 'find_actor', 'get_arbiter', 'log',
+    'open_nursery', 'open_portal', 'one_for_all', 'one_for_one',
+    'open_root_actor', 'pause', 'rest_for_one', 'run', 'run_arbiter',
+    'run_daemon', 'stream', 'wait_for_actor',
 ]

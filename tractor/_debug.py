@@ -51,21 +51,33 @@ the program goes on; post-mortem is skipped the same way. Nothing waits.
 The lock
 --------
 An actor asks its *parent* for the terminal with the ``lock`` request of
-:mod:`tractor._protocol` over the channel it already has; a parent that
-is not the root relays the request to its own parent, and the root grants
-it in FIFO order. The reply ``locked`` means "the terminal is yours"; the
-holder releases it with ``cancel`` of the same call (or by going away:
-its channel closing releases it too). Relaying, rather than every actor
-dialling the root, lets each actor on the way know that a child of its
-own is in the debugger, below it: its nursery then does not kill that
-child while the session lasts (see :func:`hold_off`). A request, once
-made, is not abandoned when the actor that made it is cancelled: the
-wait and the session are shielded, as the user asked to stop there.
+:mod:`tractor._protocol`; a parent that is not the root relays the request
+to its own parent, and the root grants it in FIFO order. The reply
+``locked`` means "the terminal is yours"; the holder releases it with
+``cancel`` of the same call, and the root confirms with ``cancelled``
+once the next actor may have it (or the holder goes away: its channel
+closing releases it too). The actor does not go on before that
+confirmation, so a Ctrl-C typed right after ``c`` finds the root tearing
+down again. Relaying, rather than every actor dialling the root, lets
+each actor on the way know that a child of its own is in the debugger,
+below it: its nursery then does not kill that child while the session
+lasts (see :func:`hold_off`). A request, once made, is not abandoned when
+the actor that made it is cancelled: the wait and the session are
+shielded, as the user asked to stop there.
+
+Each request travels over a channel of its own, opened for the session,
+whose replies the asking task reads itself: the actor's channel to its
+parent may have no reader just then (a call served inline holds it, see
+``_actor._run_inline``: an error raised there is reported, after its
+post-mortem, from a task of its own for the same reason).
 
 A plain ``breakpoint()`` in sync code holds the actor's trio loop, so it
-cannot await the lock: it asks over a fresh channel to its parent, from a
-helper thread that runs a trio loop of its own for the length of the
-session.
+cannot await the lock: it asks from a helper thread that runs a trio loop
+of its own for the length of the session.
+
+pdb's first prompt runs right where the actor stopped (``interaction`` on
+the caller's frame); only a step (``n``, ``s``...) turns tracing on, and
+the session then ends at the next ``c`` or ``q``.
 
 While an actor is in the debugger
 ---------------------------------

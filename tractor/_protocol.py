@@ -35,8 +35,9 @@ message           meaning
                   root's terminal for a pdb session. The callee, unless it
                   is the root, relays it to its own parent; the root grants
                   it first come, first served. The caller releases it with
-                  ``cancel`` of the same ``cid`` (or by closing the
-                  channel). See :mod:`tractor._debug`
+                  ``cancel`` of the same ``cid``, which the callee answers
+                  with ``cancelled`` once it is released (closing the
+                  channel releases it too). See :mod:`tractor._debug`
 ================  ==========================================================
 
 callee -> caller
