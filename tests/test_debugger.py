@@ -44,7 +44,9 @@ def spawn(request):
     started = []
 
     def start(script: str, transport: str | None = None, **env):
-        extra = {'TRACTOR_ARBITER_ADDR': f'127.0.0.1:{free_port()}', **env}
+        # plain tracebacks (3.13 colours them on a terminal)
+        extra = {'TRACTOR_ARBITER_ADDR': f'127.0.0.1:{free_port()}',
+                 'PYTHON_COLORS': '0', **env}
         if transport:
             extra['TRACTOR_TRANSPORT'] = transport
         child = pexpect.spawn(
@@ -135,20 +137,22 @@ def test_breakpoint_in_the_root(spawn):
 
 
 def test_two_children_take_turns(spawn):
-    """Both stop at once: one prompt, then the other after ``c``; the
-    second's output never appears while the first holds the terminal."""
+    """Both stop at once: one prompt, then the other after ``c``; nothing
+    of the second shows while the first holds the terminal."""
     child = spawn('multi_subactors.py')
     names = {'first': '10', 'second': '20'}
     child.expect([prompt('first'), prompt('second')])
     got = re.search(r"\[actor '(\w+)'\]", child.after).group(1)
     other = 'second' if got == 'first' else 'first'
+    seen = child.before
     child.sendline('p mine')
     child.expect(rf'\r\n{names[got]}\r\n')
+    seen += child.before
     child.expect(prompt(got))
-    # the other one is waiting: nothing of it shows until we continue
+    seen += child.before
+    assert f"[actor '{other}']" not in seen
     child.sendline('c')
     child.expect(prompt(other))
-    assert prompt(got) not in child.before
     child.sendline('p mine')
     child.expect(rf'\r\n{names[other]}\r\n')
     child.sendline('c')
@@ -168,13 +172,28 @@ def test_quit_raises_in_the_child(spawn):
     assert '(Pdb)' not in out
 
 
-def test_env_turns_debug_mode_on(spawn):
-    """``$TRACTOR_DEBUG=1`` turns it on for a program that does not ask."""
-    child = spawn(os.path.join(SCRIPTS, 'debug_env.py'), TRACTOR_DEBUG='1')
+@pytest.mark.parametrize('method', ['forkserver', 'spawn', 'trio'])
+def test_env_turns_debug_mode_on(spawn, method):
+    """``$TRACTOR_DEBUG=1`` turns it on for a program that does not ask;
+    the child reaches the terminal whatever fd 0 its start method gave it
+    (``/dev/null`` under multiprocessing, a pipe under ``trio``)."""
+    child = spawn(os.path.join(SCRIPTS, 'debug_env.py'), TRACTOR_DEBUG='1',
+                  DEBUG_START_METHOD=method)
     child.expect(prompt('envy'))
     child.sendline('c')
     child.expect('envy done')
     ended(child)
+
+
+async def test_breakpoint_without_debug_mode_warns(caplog, arb_addr):
+    """Debug mode off: ``tractor.breakpoint()`` says how to turn it on and
+    goes on."""
+    import tractor
+    async with tractor.open_root_actor(arbiter_addr=arb_addr):
+        await tractor.breakpoint()
+    assert re.search(r"tractor\.breakpoint\(\) in actor '\w+' at \S+"
+                     r"test_debugger\.py:\d+ .*skipped: debug mode is off; "
+                     r"start the tree with debug_mode=True", caplog.text)
 
 
 # -- post-mortem ---------------------------------------------------------
@@ -209,6 +228,20 @@ def test_post_mortem_only_where_raised(spawn):
                      r"'[\w-]+'\), relayed by \('middle'", out), out
 
 
+def test_post_mortem_in_the_root(spawn):
+    child = spawn('root_error.py')
+    child.expect(r"AttributeError: 'NoneType' object has no attribute "
+                 r"'upper'")
+    child.expect(r'root_error\.py\(\d+\)main\(\)\r\n-> return answer')
+    child.expect(prompt(r'\w+'))
+    child.sendline('p answer is None')
+    child.expect(r'\r\nTrue\r\n')
+    child.expect(prompt(r'\w+'))
+    child.sendline('c')
+    out = ended(child, 1)
+    assert 'AttributeError' in out and '(Pdb)' not in out
+
+
 # -- Ctrl-C ----------------------------------------------------------------
 def test_ctrl_c_at_the_prompt_is_pdbs(spawn):
     """Ctrl-C at a child's prompt reaches every process of the tree; it
@@ -222,6 +255,17 @@ def test_ctrl_c_at_the_prompt_is_pdbs(spawn):
     child.expect(r'\r\n42\r\n')
     child.sendline('c')
     child.expect('breaker returned 43')
+    ended(child)
+
+
+def test_ctrl_c_at_the_roots_prompt_is_pdbs(spawn):
+    child = spawn('root_breakpoint.py')
+    child.expect(prompt(r'\w+'))
+    child.sendintr()
+    child.expect('--KeyboardInterrupt--')
+    child.expect(prompt(r'\w+'))
+    child.sendline('c')
+    child.expect('root went on from root')
     ended(child)
 
 

@@ -1,5 +1,7 @@
 """A program that does not ask for debug mode: $TRACTOR_DEBUG turns it
-on (see test_debugger)."""
+on; $DEBUG_START_METHOD picks the start method (see test_debugger)."""
+import os
+
 import tractor
 
 
@@ -14,4 +16,4 @@ async def main():
 
 
 if __name__ == '__main__':
-    tractor.run(main)
+    tractor.run(main, start_method=os.environ.get('DEBUG_START_METHOD'))
