@@ -44,13 +44,14 @@ def spawn(request):
     started = []
 
     def start(script: str, transport: str | None = None, **env):
+        # ``script``: its name, and its arguments after a space
         # plain tracebacks (3.13 colours them on a terminal)
         extra = {'TRACTOR_ARBITER_ADDR': f'127.0.0.1:{free_port()}',
                  'PYTHON_COLORS': '0', **env}
         if transport:
             extra['TRACTOR_TRANSPORT'] = transport
         child = pexpect.spawn(
-            sys.executable, [script],
+            sys.executable, script.split(),
             cwd=DEBUGGING, env=python_env(**extra), encoding='utf-8',
             timeout=TIMEOUT, dimensions=(40, 200))
         started.append(child)
@@ -66,6 +67,37 @@ def spawn(request):
         child.close(force=True)
 
 
+#: ``type_at`` keys: an interrupt from the keyboard
+CTRL_C = object()
+
+
+def type_at(child, actor: str, *steps) -> None:
+    """At ``actor``'s prompt, for each ``(keys, expected)``: type ``keys``
+    (a line, or ``CTRL_C``), then wait for output matching ``expected``
+    (a regex; None: nothing to wait for)."""
+    for keys, expected in steps:
+        child.expect(prompt(actor))
+        if keys is CTRL_C:
+            child.sendintr()
+        else:
+            child.sendline(keys)
+        if expected is not None:
+            child.expect(expected)
+
+
+#: what a child at its breakpoint of subactor_breakpoint.py shows for
+#: ``p x``, and what the program prints once it continues
+P_X = ('p x', r'\r\n42\r\n')
+GO_ON = ('c', 'breaker returned 43')
+
+
+def quiet_for(child, seconds: float, trouble: str) -> None:
+    """Nothing matching ``trouble`` is printed for ``seconds``: the time
+    is the point (longer than a timeout the runtime must not apply)."""
+    idx = child.expect([trouble, pexpect.TIMEOUT], timeout=seconds)
+    assert idx == 1, child.before + child.after
+
+
 def ended(child, status: int = 0) -> str:
     """Wait for the program to exit with ``status``; its last output."""
     child.expect(pexpect.EOF)
@@ -79,12 +111,7 @@ def ended(child, status: int = 0) -> str:
 def test_breakpoint_in_a_child(spawn, transport):
     child = spawn('subactor_breakpoint.py', transport)
     child.expect(r'subactor_breakpoint\.py\(\d+\)breaker\(\)')
-    child.expect(prompt('breaker'))
-    child.sendline('p x')
-    child.expect(r'\r\n42\r\n')
-    child.expect(prompt('breaker'))
-    child.sendline('c')
-    child.expect('breaker returned 43')
+    type_at(child, 'breaker', P_X, GO_ON)
     ended(child)
 
 
@@ -93,24 +120,17 @@ def test_next_steps_over_the_breakpoint(spawn):
     still holding the terminal; ``c`` then ends the session."""
     child = spawn('subactor_breakpoint.py')
     child.expect(r'-> await tractor\.breakpoint\(\)')
-    child.expect(prompt('breaker'))
-    child.sendline('n')
-    child.expect(r'subactor_breakpoint\.py\(\d+\)breaker\(\)\r\n'
-                 r'-> return x \+ 1')
-    child.expect(prompt('breaker'))
-    child.sendline('c')
-    child.expect('breaker returned 43')
+    type_at(child, 'breaker',
+            ('n', r'subactor_breakpoint\.py\(\d+\)breaker\(\)\r\n'
+                  r'-> return x \+ 1'),
+            P_X, GO_ON)
     ended(child)
 
 
 def test_breakpoint_in_a_grandchild(spawn, transport):
-    child = spawn('subsubactor_breakpoint.py', transport)
-    child.expect(prompt('deep'))
-    child.sendline('p depth * 21')
-    child.expect(r'\r\n42\r\n')
-    child.expect(prompt('deep'))
-    child.sendline('c')
-    child.expect('deep returned 2')
+    child = spawn('subsubactor.py', transport)
+    type_at(child, 'deep', ('p depth * 21', r'\r\n42\r\n'),
+            ('c', 'deep returned 2'))
     ended(child)
 
 
@@ -118,21 +138,15 @@ def test_sync_breakpoint_in_a_child(spawn, transport):
     """A plain ``breakpoint()`` in sync code: the actor's loop is held,
     so the terminal is asked for from a thread of its own."""
     child = spawn('sync_breakpoint.py', transport)
-    child.expect(prompt('syncer'))
-    child.sendline('p total')
-    child.expect(r'\r\n45\r\n')
-    child.sendline('c')
-    child.expect('syncer returned 45')
+    type_at(child, 'syncer', ('p total', r'\r\n45\r\n'),
+            ('c', 'syncer returned 45'))
     ended(child)
 
 
 def test_breakpoint_in_the_root(spawn):
     child = spawn('root_breakpoint.py')
-    child.expect(prompt(r'\w+'))
-    child.sendline('p here')
-    child.expect("'root'")
-    child.sendline('c')
-    child.expect('root went on from root')
+    type_at(child, r'\w+', ('p here', "'root'"),
+            ('c', 'root went on from root'))
     ended(child)
 
 
@@ -148,15 +162,12 @@ def test_two_children_take_turns(spawn):
     child.sendline('p mine')
     child.expect(rf'\r\n{names[got]}\r\n')
     seen += child.before
-    child.expect(prompt(got))
+    type_at(child, got, ('c', prompt(other)))
     seen += child.before
     assert f"[actor '{other}']" not in seen
-    child.sendline('c')
-    child.expect(prompt(other))
     child.sendline('p mine')
     child.expect(rf'\r\n{names[other]}\r\n')
-    child.sendline('c')
-    child.expect('results 10 20')
+    type_at(child, other, ('c', 'results 10 20'))
     ended(child)
 
 
@@ -164,8 +175,7 @@ def test_quit_raises_in_the_child(spawn):
     """``q`` raises ``bdb.BdbQuit`` in that actor; it reaches the root as
     a RemoteActorError, and opens no post-mortem."""
     child = spawn('subactor_breakpoint.py')
-    child.expect(prompt('breaker'))
-    child.sendline('q')
+    type_at(child, 'breaker', ('q', None))
     out = ended(child, 1)
     assert 'RemoteActorError: BdbQuit' in out
     assert "raised in actor ('breaker'" in out
@@ -179,9 +189,7 @@ def test_env_turns_debug_mode_on(spawn, method):
     (``/dev/null`` under multiprocessing, a pipe under ``trio``)."""
     child = spawn(os.path.join(SCRIPTS, 'debug_env.py'), TRACTOR_DEBUG='1',
                   DEBUG_START_METHOD=method)
-    child.expect(prompt('envy'))
-    child.sendline('c')
-    child.expect('envy done')
+    type_at(child, 'envy', ('c', 'envy done'))
     ended(child)
 
 
@@ -203,11 +211,7 @@ def test_post_mortem_in_a_child(spawn, transport):
     child = spawn('subactor_error.py', transport)
     child.expect(r"\[actor 'divider'\] ZeroDivisionError: division by zero")
     child.expect(r'subactor_error\.py\(\d+\)divide\(\)\r\n-> ratio = a / b')
-    child.expect(prompt('divider'))
-    child.sendline('p a, b')
-    child.expect(r'\(1, 0\)')
-    child.expect(prompt('divider'))
-    child.sendline('c')
+    type_at(child, 'divider', ('p a, b', r'\(1, 0\)'), ('c', None))
     out = ended(child, 1)
     assert 'RemoteActorError: ZeroDivisionError: division by zero' in out
     assert "raised in actor ('divider'" in out
@@ -216,12 +220,8 @@ def test_post_mortem_in_a_child(spawn, transport):
 def test_post_mortem_only_where_raised(spawn):
     """An error relayed by a middle actor opens pdb once: in the actor
     that raised it."""
-    child = spawn('subsubactor_error.py')
-    child.expect(prompt('deep'))
-    child.sendline('p items')
-    child.expect(r"\{'a': 1\}")
-    child.expect(prompt('deep'))
-    child.sendline('c')
+    child = spawn('subsubactor.py error')
+    type_at(child, 'deep', ('p items', r"\{'a': 1\}"), ('c', None))
     out = ended(child, 1)
     assert '(Pdb)' not in out
     assert re.search(r"KeyError: 'b'\r\n--- raised in actor \('deep', "
@@ -233,11 +233,8 @@ def test_post_mortem_in_the_root(spawn):
     child.expect(r"AttributeError: 'NoneType' object has no attribute "
                  r"'upper'")
     child.expect(r'root_error\.py\(\d+\)main\(\)\r\n-> return answer')
-    child.expect(prompt(r'\w+'))
-    child.sendline('p answer is None')
-    child.expect(r'\r\nTrue\r\n')
-    child.expect(prompt(r'\w+'))
-    child.sendline('c')
+    type_at(child, r'\w+', ('p answer is None', r'\r\nTrue\r\n'),
+            ('c', None))
     out = ended(child, 1)
     assert 'AttributeError' in out and '(Pdb)' not in out
 
@@ -247,33 +244,23 @@ def test_ctrl_c_at_the_prompt_is_pdbs(spawn):
     """Ctrl-C at a child's prompt reaches every process of the tree; it
     interrupts pdb's line, not the tree."""
     child = spawn('subactor_breakpoint.py')
-    child.expect(prompt('breaker'))
-    child.sendintr()
-    child.expect('--KeyboardInterrupt--')
-    child.expect(prompt('breaker'))
-    child.sendline('p x')
-    child.expect(r'\r\n42\r\n')
-    child.sendline('c')
-    child.expect('breaker returned 43')
+    type_at(child, 'breaker', (CTRL_C, '--KeyboardInterrupt--'), P_X,
+            GO_ON)
     ended(child)
 
 
 def test_ctrl_c_at_the_roots_prompt_is_pdbs(spawn):
     child = spawn('root_breakpoint.py')
-    child.expect(prompt(r'\w+'))
-    child.sendintr()
-    child.expect('--KeyboardInterrupt--')
-    child.expect(prompt(r'\w+'))
-    child.sendline('c')
-    child.expect('root went on from root')
+    type_at(child, r'\w+', (CTRL_C, '--KeyboardInterrupt--'),
+            ('c', 'root went on from root'))
     ended(child)
 
 
 def test_ctrl_c_outside_a_prompt_tears_down(spawn):
+    """Right after ``c`` (the child prints as soon as it goes on) Ctrl-C
+    is no longer pdb's: the tree is torn down."""
     child = spawn('sleep_after_breakpoint.py')
-    child.expect(prompt('sleeper'))
-    child.sendline('c')
-    child.expect('sleeper sleeps')
+    type_at(child, 'sleeper', ('c', 'sleeper sleeps'))
     child.sendintr()
     child.expect(pexpect.EOF)
     child.close()
@@ -289,15 +276,12 @@ def test_silent_at_the_prompt_is_not_dead(spawn):
     child = spawn('subactor_breakpoint.py', TRACTOR_HEARTBEAT_INTERVAL='0.2',
                   TRACTOR_LIVENESS_TIMEOUT='1')
     child.expect(prompt('breaker'))
-    # several liveness timeouts at the prompt: nothing may be printed
-    # (a lost channel logs a warning) and the actor must still answer
-    idx = child.expect([r'sent nothing for|lost its parent|died',
-                        pexpect.TIMEOUT], timeout=4)
-    assert idx == 1, child.before
+    # several liveness timeouts at the prompt: nothing may be printed (a
+    # lost channel logs a warning), and the actor must still answer
+    quiet_for(child, 4, r'sent nothing for|lost its parent|died')
     child.sendline('p x')
     child.expect(r'\r\n42\r\n')
-    child.sendline('c')
-    child.expect('breaker returned 43')
+    type_at(child, 'breaker', GO_ON)
     ended(child)
 
 
@@ -309,12 +293,10 @@ def test_nursery_does_not_kill_a_child_in_the_debugger(spawn):
     child.expect(prompt('lingerer'))
     # the nursery is cancelled 2 s after the child is up, and would
     # SIGKILL it KILL_GRACE (3 s) later
-    idx = child.expect([r'killing|died', pexpect.TIMEOUT], timeout=8)
-    assert idx == 1, child.before
+    quiet_for(child, 8, r'killing|died')
     child.sendline('p x')
     child.expect("'still here'")
-    child.sendline('c')
-    child.expect('the root went on')
+    type_at(child, 'lingerer', ('c', 'the root went on'))
     ended(child)
 
 
