@@ -133,7 +133,7 @@ class _Config:
                  is_root: bool) -> None:
         #: the root's terminal, opened by the lock holder; None: none
         self.tty = tty
-        #: where a sync breakpoint dials its parent (children only)
+        #: where a lock request dials the parent (children only)
         self.parent_addr = parent_addr
         self.is_root = is_root
 
@@ -349,7 +349,7 @@ class _Request:
         self.cancel_requested = False
 
     def fail(self, err) -> None:
-        pass
+        """(``cancel`` with an error: a release all the same.)"""
 
 
 def serve(actor, chan, msg: dict) -> None:
@@ -360,9 +360,10 @@ def serve(actor, chan, msg: dict) -> None:
     if not isinstance(cid, int) or len(uid) != 2:
         raise ValueError('lock needs an int cid and an actor uid')
     if _cfg is None:
-        actor._service_n.start_soon(actor._send_error, chan, cid, RuntimeError(
+        err = RuntimeError(
             f'actor {actor.uid} does not run in debug mode: start the tree '
-            f'with debug_mode=True (or $TRACTOR_DEBUG=1)'))
+            f'with debug_mode=True (or $TRACTOR_DEBUG=1)')
+        actor._service_n.start_soon(actor._send_error, chan, cid, err)
         return
     req = _Request()
     actor._rpc_tasks[(chan, cid)] = req
@@ -379,13 +380,16 @@ async def _serve(actor, chan, cid: int, uid: tuple, req: _Request) -> None:
                 async with _locked(actor, uid):
                     await chan.send({'cid': cid, 'locked': 1})
                     await trio.sleep_forever()
-            except RemoteActorError as err:
+            except (RemoteActorError, TransportClosed, OSError) as err:
+                # our parent refused or is unreachable: the asker must
+                # not wait for ever (and if it is the one gone, this
+                # send fails quietly)
                 await actor._send_error(chan, cid, err)
         if req.scope.cancelled_caught and chan.connected:
             with trio.move_on_after(RELEASE_WAIT, shield=True):
                 await chan.send({'cid': cid, 'cancelled': 'released'})
     except TransportClosed:
-        pass  # the asker (or our parent) is gone: nothing to hold
+        pass  # the asker is gone: nothing to hold
     finally:
         actor._rpc_tasks.pop((chan, cid), None)
         _note_through(chan.uid, -1)
