@@ -336,25 +336,10 @@ async def _locked(actor, uid: tuple):
 
 
 # -- serving a child's request ------------------------------------------
-class _Request:
-    """A ``lock`` request being served, where the actor keeps its running
-    calls: ``cancel`` of its call id (or the channel closing) cancels
-    ``scope``, which releases the terminal. Shielded: the actor's own
-    cancellation does not end a child's session."""
-
-    __slots__ = ('scope', 'cancel_requested')
-
-    def __init__(self) -> None:
-        self.scope = trio.CancelScope(shield=True)
-        self.cancel_requested = False
-
-    def fail(self, err) -> None:
-        """(``cancel`` with an error: a release all the same.)"""
-
-
 def serve(actor, chan, msg: dict) -> None:
     """The reader of ``chan`` got a ``lock`` request (see
     :mod:`tractor._protocol`): serve it in a task of its own."""
+    from ._flow import Dialog
     cid = msg['cid']
     uid = tuple(msg['lock'])
     if not isinstance(cid, int) or len(uid) != 2:
@@ -365,12 +350,17 @@ def serve(actor, chan, msg: dict) -> None:
             f'with debug_mode=True (or $TRACTOR_DEBUG=1)')
         actor._service_n.start_soon(actor._send_error, chan, cid, err)
         return
-    req = _Request()
+    # kept where the actor keeps its running calls: ``cancel`` of ``cid``
+    # (or the channel closing) cancels its scope, which releases the
+    # terminal. Shielded: the actor's own cancellation does not end a
+    # child's session
+    req = Dialog(chan, cid, caller=False,
+                 scope=trio.CancelScope(shield=True))
     actor._rpc_tasks[(chan, cid)] = req
     actor._service_n.start_soon(_serve, actor, chan, cid, uid, req)
 
 
-async def _serve(actor, chan, cid: int, uid: tuple, req: _Request) -> None:
+async def _serve(actor, chan, cid: int, uid: tuple, req) -> None:
     from ._exceptions import RemoteActorError
     from .transports import TransportClosed
     _note_through(chan.uid, 1)
