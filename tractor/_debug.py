@@ -114,7 +114,7 @@ import signal
 import sys
 import threading
 from contextlib import asynccontextmanager
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import trio
 
@@ -153,6 +153,13 @@ _saved_hook = None
 def enabled() -> bool:
     """Whether this process runs in debug mode."""
     return _cfg is not None
+
+
+def _config() -> _Config:
+    """The settings of a process in debug mode."""
+    if _cfg is None:
+        raise RuntimeError('debug mode is off in this process')
+    return _cfg
 
 
 def env_debug_mode() -> bool:
@@ -231,7 +238,7 @@ class _Terminal:
     def __init__(self) -> None:
         self.holder: Optional[tuple] = None
         self._queue: collections.deque = collections.deque()
-        self._saved_sigint = None
+        self._saved_sigint: Any = None
 
     def try_take(self, uid: tuple) -> bool:
         if self.holder is None and not self._queue:
@@ -291,19 +298,22 @@ async def _locked(actor, uid: tuple):
     just then (a call served inline holds it: see ``_actor._run_inline``),
     and the session must not depend on one. Closing it releases the
     terminal whatever happened to the session."""
-    if _cfg.is_root:
-        await _terminal.take(uid)
+    cfg = _config()
+    if cfg.is_root:
+        terminal = _terminal
+        assert terminal is not None
+        await terminal.take(uid)
         try:
             yield
         finally:
-            _terminal.release()
+            terminal.release()
         return
     from ._channel import Channel
     from ._protocol import cancel_msg, lock_msg, next_cid
     from ._streaming import error_from
     from .transports import TransportClosed
     chan = await Channel.connect(
-        _cfg.parent_addr, transport=actor.transport, codec=actor.codec,
+        cfg.parent_addr, transport=actor.transport, codec=actor.codec,
         uid=actor.uid, secret=actor.secret, **actor.channel_kw())
     try:
         async with trio.open_nursery() as n:
@@ -397,13 +407,13 @@ def _note_through(uid: tuple, n: int) -> None:
         _through_changed = None
 
 
-async def hold_off(uid: tuple) -> bool:
+async def hold_off(uid: Optional[tuple]) -> bool:
     """Wait while the child ``uid``, or an actor below it, is in the
     debugger (holding the terminal or waiting for it); True if it had to
     wait. A nursery calls this before it kills a child."""
     global _through_changed
     waited = False
-    while _through.get(tuple(uid)):
+    while uid is not None and _through.get(tuple(uid)):
         if not waited:
             log.info('actor %r is in the debugger: its kill waits for the '
                      'session to end', uid[0])
@@ -429,7 +439,7 @@ def _session(actor_name: str, release: Callable[[], None]):
     :func:`_prompt`)."""
     base = _pdb_base()
 
-    class ActorPdb(base):
+    class ActorPdb(base):  # type: ignore[valid-type, misc]
         #: how the prompt was left: 'continue', 'quit', or None (a step)
         how = None
         #: a step left the prompt and tracing is on: c/q end the session
@@ -448,9 +458,11 @@ def _session(actor_name: str, release: Callable[[], None]):
             if self.tracing:
                 _end_session(self)
 
-    tin = open(_cfg.tty, 'r')
+    tty = _config().tty
+    assert tty is not None  # (checked by _no_terminal)
+    tin = open(tty, 'r')
     try:
-        tout = open(_cfg.tty, 'w', buffering=1)
+        tout = open(tty, 'w', buffering=1)
     except BaseException:
         tin.close()
         raise
@@ -521,7 +533,7 @@ def _where(frame) -> str:
 
 def _no_terminal(actor, what: str, frame) -> bool:
     """True (after a warning) when there is no terminal to stop at."""
-    if _cfg.tty is not None:
+    if _config().tty is not None:
         return False
     log.warning('%s in actor %r at %s skipped: the program has no terminal '
                 '(stdin is not a tty)', what, actor.name, _where(frame))
@@ -608,8 +620,9 @@ async def post_mortem(actor, err: BaseException) -> None:
     actor, a cancellation or a quit from pdb open nothing."""
     if _cfg is None or not _wants_post_mortem(err):
         return
-    err._tractor_post_mortem = True
+    setattr(err, '_tractor_post_mortem', True)
     tb = err.__traceback__
+    assert tb is not None  # (checked by _wants_post_mortem)
     while tb.tb_next is not None:
         tb = tb.tb_next
     if _no_terminal(actor, f'post-mortem of {type(err).__name__}',
