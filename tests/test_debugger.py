@@ -326,14 +326,29 @@ def test_no_terminal_post_mortem_goes_on():
     assert 'RemoteActorError: ZeroDivisionError' in proc.stderr
 
 
-def test_bad_env_value_is_refused():
+def test_pdbp_is_used_when_installed(monkeypatch):
+    """A pdb++-style ``pdbp`` is preferred when it can be imported; the
+    standard library's pdb otherwise."""
+    import pdb
+    import types
+
+    from tractor import _debug
+    fake = types.ModuleType('pdbp')
+
+    class Pdb(pdb.Pdb):
+        pass
+    fake.Pdb = Pdb
+    monkeypatch.setitem(sys.modules, 'pdbp', fake)
+    assert _debug._pdb_base() is Pdb
+    monkeypatch.setitem(sys.modules, 'pdbp', None)  # not installed
+    assert _debug._pdb_base() is pdb.Pdb
+
+
+def test_bad_env_value_is_refused(monkeypatch, arb_addr):
     import tractor
 
     async def main():
         pass
-    os.environ['TRACTOR_DEBUG'] = 'maybe'
-    try:
-        with pytest.raises(ValueError, match=r'\$TRACTOR_DEBUG'):
-            tractor.run(main, arbiter_addr=('127.0.0.1', free_port()))
-    finally:
-        del os.environ['TRACTOR_DEBUG']
+    monkeypatch.setenv('TRACTOR_DEBUG', 'maybe')
+    with pytest.raises(ValueError, match=r'\$TRACTOR_DEBUG'):
+        tractor.run(main, arbiter_addr=arb_addr)

@@ -84,9 +84,9 @@ While an actor is in the debugger
 * its trio loop is blocked (pdb waits for a line in the task that
   stopped): its peers see it silent, probe its liveness responder, which
   answers "busy" (see :mod:`tractor._liveness`), and keep the channel;
-* its parent's nursery does not SIGKILL it, nor any actor it reaches
-  the lock through (a polite cancel sent meanwhile is served once the
-  session ends);
+* no nursery on its way up to the root SIGKILLs it or an actor its
+  request passed through (a polite cancel sent meanwhile is served once
+  the session ends);
 * Ctrl-C belongs to pdb: the terminal sends SIGINT to the whole process
   group, the holder turns it into pdb's ``KeyboardInterrupt`` (which pdb
   catches at its prompt), and the root ignores it while another actor
@@ -98,9 +98,12 @@ is installed (``pip install pdbp``).
 
 Limits
 ------
-* The root's own sync ``breakpoint()`` cannot wait for the terminal (its
-  loop, which serves the lock, is the one blocked): while another actor
-  holds it, the root's breakpoint is skipped with a warning.
+* A sync ``breakpoint()`` blocks its actor's loop while it waits, so it
+  cannot wait where that loop is needed to end another session: in the
+  root (which serves the lock) while another actor holds the terminal,
+  and in a middle actor while it relays a request of an actor below it.
+  There the breakpoint is skipped with a warning; ``await
+  tractor.breakpoint()`` has no such limit.
 * A middle actor that is cancelled while one of its children is at the
   prompt closes its channels, which releases that child's lock early.
 """
@@ -694,6 +697,15 @@ def _breakpointhook(*args, **kwargs):
                 _where(frame), _terminal.holder[0])
             return None
         release, released = _terminal.release, None
+    elif _through:
+        # a child's session is relayed by this actor's loop, which the
+        # wait below would block: neither session could end
+        log.warning(
+            'breakpoint() in actor %r at %s skipped: a debugger session of '
+            'an actor below it goes through this actor, and sync code here '
+            'cannot wait for it (use `await tractor.breakpoint()` there)',
+            actor.name, _where(frame))
+        return None
     else:
         try:
             release, released = _take_from_thread(actor)

@@ -1,10 +1,11 @@
-"""A breakpoint in the root actor itself."""
+"""A breakpoint in the root actor itself (``tractor.pause()`` is
+``tractor.breakpoint()`` under another name)."""
 import tractor
 
 
 async def main():
     here = 'root'
-    await tractor.breakpoint()
+    await tractor.pause()
     print('root went on from', here)
 
 
