@@ -7,6 +7,7 @@ spawns actors (processes) that run functions for each other through
 from ._actor import Actor
 from ._arbiter import Arbiter
 from ._channel import Channel
+from ._debug import breakpoint, pause
 from ._discovery import find_actor, get_arbiter, wait_for_actor
 from ._exceptions import (
     ActorFailure,
@@ -35,9 +36,9 @@ __all__ = [
     'Context', 'ContextCancelled', 'DecodeError', 'EncodeError',
     'HandshakeError', 'MessageTooLarge', 'ModuleNotExposed', 'MsgStream',
     'NoResult', 'NoSuchFunction', 'Portal', 'RemoteActorError',
-    'TransportClosed', 'UnknownCodec', 'UnknownTransport', 'context',
-    'current_actor', 'find_actor', 'get_arbiter', 'log', 'open_nursery',
-    'open_portal', 'one_for_all', 'one_for_one', 'open_root_actor',
-    'rest_for_one', 'run', 'run_arbiter', 'run_daemon', 'stream',
-    'wait_for_actor',
+    'TransportClosed', 'UnknownCodec', 'UnknownTransport', 'breakpoint',
+    'context', 'current_actor', 'find_actor', 'get_arbiter', 'log',
+    'open_nursery', 'open_portal', 'one_for_all', 'one_for_one',
+    'open_root_actor', 'pause', 'rest_for_one', 'run', 'run_arbiter',
+    'run_daemon', 'stream', 'wait_for_actor',
 ]

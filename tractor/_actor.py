@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import trio
 
-from . import _liveness
+from . import _debug, _liveness
 from ._channel import Channel, HandshakeError
 from ._exceptions import (
     BaseExceptionGroup,
@@ -510,6 +510,8 @@ class Actor:
                                 # callee's stream, then the cancel
                                 task.fail(unpack_error(msg['error'], chan))
                             task.cancel()
+                    elif cmd == 'lock':
+                        _debug.serve(self, chan, msg)
                     else:
                         raise ValueError(f'unknown command {cmd!r}')
                 except (AttributeError, KeyError, TypeError,
@@ -537,6 +539,9 @@ class Actor:
             msgs = msg = None
 
     async def _send_error(self, chan, cid, exc) -> None:
+        if _debug._cfg is not None and _debug.report_later(
+                self, chan, cid, exc):
+            return  # after a post-mortem where it was raised
         try:
             await chan.send({'cid': cid, 'error': pack_error(exc, self.uid)})
         except TransportClosed:

@@ -15,7 +15,7 @@ def main(config: dict) -> None:
     # it into a cancellation of the tree, so children must not die of it
     # on their own and race their supervisor.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from . import _auth, _malloc, _state
+    from . import _auth, _debug, _malloc, _state
     from .log import get_console_log
     from .transports import Addr
 
@@ -24,6 +24,7 @@ def main(config: dict) -> None:
         get_console_log(config['loglevel'])
     _auth.set_secret(config.get('secret'))
     _state._spawn_method = config['start_method']
+    _debug.configure_child(config.get('debug'), config['parent_addr'])
     actor = _build_actor(config)
     accept = Addr.parse(config['bind_addr'], config['transport'])
     _state._set_current_actor(actor)

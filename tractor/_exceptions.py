@@ -20,6 +20,7 @@ reads as raised by that peer, never as a malformed message.
 """
 from __future__ import annotations
 
+import bdb
 import builtins
 import sys
 import traceback
@@ -127,6 +128,8 @@ _TYPES = {cls.__name__: cls for cls in (
     TransportError, TransportClosed, FrameTooLarge, UnknownTransport,
     CodecError, EncodeError, DecodeError, UnknownCodec,
     trio.TooSlowError,
+    # ``q`` at a debugger prompt (see _debug)
+    bdb.BdbQuit,
 )}
 
 

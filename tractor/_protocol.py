@@ -29,6 +29,15 @@ message           meaning
                   code consumed ``n`` more of the callee's items
 ``ackreq``        ``{'cmd': 'ackreq', 'cid', 'ackreq': 1}``: the caller is
                   stalled on its window: credit what you consumed
+``lock``          ``{'cmd': 'lock', 'cid', 'lock': [name, uuid]}``: debug
+                  mode only: the actor ``uid`` (the caller, or an actor
+                  below it whose request the caller relays) wants the
+                  root's terminal for a pdb session. The callee, unless it
+                  is the root, relays it to its own parent; the root grants
+                  it first come, first served. The caller releases it with
+                  ``cancel`` of the same ``cid``, which the callee answers
+                  with ``cancelled`` once it is released (closing the
+                  channel releases it too). See :mod:`tractor._debug`
 ================  ==========================================================
 
 callee -> caller
@@ -53,6 +62,10 @@ message           meaning
                   of the caller's items (two-way streams)
 ``ackreq``        ``{'cid', 'ackreq': 1}``: the callee is stalled on its
                   window
+``locked``        ``{'cid', 'locked': 1}``: the terminal is the caller's
+                  (answers ``lock``; the call stays open until the caller
+                  releases it). A ``lock`` that cannot be served (debug
+                  mode off) is answered with ``error``
 ================  ==========================================================
 
 made locally
@@ -91,6 +104,12 @@ def cancel_msg(cid: int, error: dict | None = None) -> dict:
     if error is not None:
         msg['error'] = error
     return msg
+
+
+def lock_msg(cid: int, uid) -> dict:
+    """Ask for the root's terminal on behalf of the actor ``uid`` (see
+    :mod:`tractor._debug`)."""
+    return {'cmd': 'lock', 'cid': cid, 'lock': list(uid)}
 
 
 def _spelt(caller: bool, cmd: str, cid: int, key: str, value) -> dict:

@@ -9,7 +9,7 @@ from typing import Any, AsyncIterator
 
 import trio
 
-from . import _auth, _malloc, _spawn, _state
+from . import _auth, _debug, _malloc, _spawn, _state
 from ._actor import Actor
 from ._arbiter import Arbiter
 from ._channel import Channel, HandshakeError
@@ -87,7 +87,8 @@ def _network_defaults(arbiter_addr, transport: str | None,
 
 
 def _root_config(*, arbiter_addr, transport, codec, start_method, loglevel,
-                 secret, rpc_module_paths, max_frame, **rest) -> tuple:
+                 secret, rpc_module_paths, max_frame, debug_mode,
+                 **rest) -> tuple:
     """Options with the environment's defaults filled in, checked before
     anything is bound, and the process-wide settings they imply; with the
     tree's ``max_frame`` beside them (a transport setting, not the
@@ -95,6 +96,8 @@ def _root_config(*, arbiter_addr, transport, codec, start_method, loglevel,
     arbiter_addr, transport, codec = _network_defaults(
         arbiter_addr, transport, codec)
     limit = _max_frame(max_frame)
+    if debug_mode is None:
+        debug_mode = _debug.env_debug_mode()
     method = _spawn.check_start_method(start_method)
     _malloc.tune()
     _state._spawn_method = method
@@ -102,6 +105,7 @@ def _root_config(*, arbiter_addr, transport, codec, start_method, loglevel,
         get_console_log(loglevel)
     if secret is not None:
         _auth.set_secret(secret)
+    _debug.configure_root(bool(debug_mode))
     return dict(rest, arbiter_addr=arbiter_addr, transport=transport,
                 codec=codec, loglevel=loglevel,
                 secret=_auth.get_secret(secret),
@@ -124,6 +128,7 @@ async def open_root_actor(
     advertise_addr=None,
     heartbeat: tuple | None = None,
     max_frame: int | None = None,
+    debug_mode: bool | None = None,
 ) -> AsyncIterator[Actor]:
     """Run the root actor of a tree around the block, inside the trio
     program (or pytest-trio test) that is already running::
@@ -146,7 +151,7 @@ async def open_root_actor(
         loglevel=loglevel, transport=transport, codec=codec,
         rpc_module_paths=rpc_module_paths, statespace=statespace,
         secret=secret, bind_addr=bind_addr, advertise_addr=advertise_addr,
-        heartbeat=heartbeat, max_frame=max_frame)
+        heartbeat=heartbeat, max_frame=max_frame, debug_mode=debug_mode)
     # the transport instance is shared by the whole process: its limit is
     # this tree's while the root runs (children get it in their config)
     # and the previous one again after
@@ -158,10 +163,16 @@ async def open_root_actor(
         async with actor.serving(accept, listener=listener):
             actor.load_modules()
             await actor.register()
-            yield actor
+            try:
+                yield actor
+            except BaseException as err:
+                if _debug.enabled():
+                    await _debug.post_mortem_of(actor, err)
+                raise
     finally:
         tr.max_frame = before
         _state._set_current_actor(None)
+        _debug.reset()
 
 
 async def _run_main(async_fn, args, kwargs, options):
@@ -185,6 +196,7 @@ def run(
     advertise_addr=None,
     heartbeat: tuple | None = None,
     max_frame: int | None = None,
+    debug_mode: bool | None = None,
     **kwargs,
 ) -> Any:
     """Run ``async_fn(*args, **kwargs)`` in a new root actor and return its
@@ -205,6 +217,12 @@ def run(
     largest message, in encoded bytes, that any actor of the tree sends
     or accepts (else ``$TRACTOR_MAX_FRAME``, else 64 MiB); a larger one
     raises :class:`MessageTooLarge` where it is sent.
+
+    ``debug_mode=True`` (else ``$TRACTOR_DEBUG=1``) turns on the
+    multi-process debugger for the whole tree: ``await
+    tractor.breakpoint()`` and ``breakpoint()`` stop in any actor with a
+    pdb prompt on this terminal, and an error raised in an actor opens pdb
+    post-mortem where it was raised (see :mod:`tractor._debug`).
 
     Several hosts: ``arbiter_addr=('10.0.0.1', 1616)`` joins (or, on
     10.0.0.1, becomes) the arbiter there. A root that joins listens by
@@ -233,7 +251,7 @@ def run(
         loglevel=loglevel, transport=transport, codec=codec,
         rpc_module_paths=rpc_module_paths, statespace=statespace,
         secret=secret, bind_addr=bind_addr, advertise_addr=advertise_addr,
-        heartbeat=heartbeat, max_frame=max_frame)
+        heartbeat=heartbeat, max_frame=max_frame, debug_mode=debug_mode)
     try:
         return trio.run(_run_main, async_fn, args, kwargs, options)
     except BaseExceptionGroup as eg:

@@ -20,7 +20,7 @@ from typing import Any, AsyncIterator, Callable, Iterable, NoReturn, Optional
 import outcome
 import trio
 
-from . import _state, _spawn
+from . import _debug, _state, _spawn
 from ._actor import Actor
 from ._exceptions import (
     ActorFailure,
@@ -240,6 +240,7 @@ class ActorNursery:
             'heartbeat': actor.heartbeat,
             'max_frame': get_transport(actor.transport).max_frame,
             'start_method': _state._spawn_method,
+            'debug': _debug.child_config(),
         }
 
     async def _supervise(self, name, paths, statespace, loglevel, bind_addr,
@@ -564,6 +565,10 @@ class ActorNursery:
             async def kill_when_due():
                 await child.asked.wait()
                 await trio.sleep_until(child.kill_at)
+                while await _debug.hold_off(child.uid):
+                    # the cancel it got while in the debugger is served
+                    # now: give it its grace again
+                    await trio.sleep(KILL_GRACE)
                 log.warning('actor %s ignored cancellation for %ss: killing',
                             child.uid, KILL_GRACE)
                 child.proc.kill()
@@ -589,6 +594,10 @@ class ActorNursery:
                 kill_at = trio.current_time() + KILL_GRACE
             with trio.move_on_at(kill_at):
                 await proc.wait()
+            while (proc.returncode is None
+                   and await _debug.hold_off(child.uid)):
+                with trio.move_on_after(KILL_GRACE):
+                    await proc.wait()
             if proc.returncode is None:
                 log.warning('actor %s ignored cancellation for %ss: killing',
                             child.uid, KILL_GRACE)
