@@ -42,9 +42,10 @@ resets the connection). Dialers set a huge ``RECONNECT_IVL`` so a lost
 connection is *not* silently re-dialled; ``RECONNECT_IVL=-1`` is not used
 because libzmq then discards messages that already arrived. Frames that
 arrived before the peer went are still delivered, then ``recv`` raises
-TransportClosed. TCP keepalive (5 s idle, 3 x 2 s) covers idle
-connections to dead hosts, like the ``tcp`` transport; dead hosts with
-data in flight and hung-but-alive peers are the Channel heartbeat's job.
+TransportClosed. TCP keepalive (5 s idle, 3 x 2 s: ``_kit.KEEPALIVE``)
+covers idle connections to dead hosts, like the ``tcp`` transport; dead
+hosts with data in flight and hung-but-alive peers are the Channel
+heartbeat's job.
 TCP_MAXRT is deliberately not set: on Linux libzmq makes it
 TCP_USER_TIMEOUT, which also bounds zero-window probing, so it reset a
 healthy connection whose reader stalled longer than it (a busy actor)
@@ -79,7 +80,6 @@ import math
 import os
 import select
 import socket
-import stat
 import struct
 import uuid
 from collections import deque
@@ -102,6 +102,17 @@ from ._base import (
     TransportClosed,
     frame_size as _size,
 )
+from ._kit import (
+    KEEPALIVE,
+    RECONNECT_NEVER_MS as _RECONNECT_NEVER_MS,
+    YIELD_EVERY as _YIELD_EVERY,
+    AcceptQueue,
+    FifoSender,
+    check_frame_sizes,
+    claim_ipc_path,
+    release_ipc_path,
+    too_large_received,
+)
 
 _MAGIC = b'TRACTOR-ZMQ/1'
 # plain ints: pyzmq's constants are enum members, and every ``ev & mask``
@@ -121,9 +132,6 @@ _ZMQError = zmq.ZMQError
 
 #: zero-copy sends pay off from about here (measured)
 _ZERO_COPY_FROM = 64 * 1024
-#: yield to the scheduler at least once per this many immediate operations
-_YIELD_EVERY = 32
-_RECONNECT_NEVER_MS = 24 * 3600 * 1000
 
 _EV_CONNECTED = zmq.EVENT_CONNECTED
 _EV_ACCEPTED = zmq.EVENT_ACCEPTED
@@ -387,7 +395,7 @@ class _ZSock:
                 pass
 
 
-class ZMQFrameStream:
+class ZMQFrameStream(FifoSender):
     """A FrameStream over one exclusive PAIR (or, for the rendezvous, DEALER)
     socket."""
 
@@ -433,7 +441,7 @@ class ZMQFrameStream:
         self._ack_target = 0  # ack once consumed reaches this (if set)
         self._requested = 0   # _sent when we last asked for credit
         self._inbox: deque = deque()  # frames read while seeking credit
-        self._tx_lock = trio.Lock()  # senders that must wait queue here
+        self._send_lock = trio.Lock()  # senders that must wait queue here
 
     def __repr__(self) -> str:
         return f'<ZMQFrameStream {self.local_addr} -> {self.peer_addr}>'
@@ -555,11 +563,8 @@ class ZMQFrameStream:
         return True
 
     # -- sending -------------------------------------------------------
-    # A frame that can go out at once goes out without a single await in
-    # between (no coroutine stacked per frame, one ZMQ_EVENTS re-read per
-    # call, not per frame). Senders that must wait queue on ``_tx_lock``
-    # (FIFO), and nobody takes the fast path while anyone is queued, so
-    # the frames of one ``send_many`` are never overtaken.
+    # send/send_many: see _kit.FifoSender (send now, or queue behind a
+    # FIFO lock). One ZMQ_EVENTS re-read per call, not per frame.
     def _send_now(self, data) -> int:
         """Try to send one frame without waiting: 0 if it went out,
         1 if we are out of credit, 2 if the socket is full."""
@@ -617,16 +622,26 @@ class ZMQFrameStream:
         self._sent += cost
         return 0
 
-    def _check_sizes(self, frames) -> None:
-        mf = self.max_frame
-        for data in frames:
-            n = _size(data)
-            if n > mf:
-                if self._closed:
-                    raise self._error
-                raise FrameTooLarge(
-                    f'frame of {n} bytes exceeds max_frame={mf}; '
-                    f'nothing was sent')
+    def _check_frames(self, frames) -> None:
+        try:
+            check_frame_sizes(frames, self.max_frame)
+        except FrameTooLarge:
+            if self._closed:
+                raise self._error from None
+            raise
+
+    def _send_ready(self, frames) -> int:
+        """Send frames from the first on while they go out at once;
+        returns how many did."""
+        send_now = self._send_now
+        nf = len(frames)
+        i = 0
+        while i < nf and not send_now(frames[i]):
+            i += 1
+        if i == nf:
+            self._zs.after_op()
+            self._wcount += nf
+        return i
 
     async def _wait(self, mask: int, shield: bool) -> None:
         if shield:
@@ -639,7 +654,7 @@ class ZMQFrameStream:
 
     async def _send_waiting(self, frames, i: int) -> None:
         """Send ``frames[i:]`` in order, waiting for room and credit as
-        needed (the caller holds ``_tx_lock``)."""
+        needed (the caller holds ``_send_lock``)."""
         zs = self._zs
         started = i > 0
         nf = len(frames)
@@ -677,38 +692,6 @@ class ZMQFrameStream:
                 raise self._failed(err, 'send failed') from None
             zs.after_op()
         zs.after_op()
-
-    async def send(self, data) -> None:
-        await self.send_many((data,))
-
-    async def send_many(self, frames) -> None:
-        """Send several frames in order: as many as fit go out at once,
-        with one readiness re-check for the lot. Cancellable until the
-        first frame is out; after that the rest is sent regardless."""
-        await checkpoint_if_cancelled()
-        self._check_sizes(frames)
-        nf = len(frames)
-        lock = self._tx_lock
-        i = 0
-        if not lock.locked():
-            send_now = self._send_now
-            while i < nf and not send_now(frames[i]):
-                i += 1
-            if i == nf:
-                self._zs.after_op()
-                self._wcount += nf
-                if self._wcount >= _YIELD_EVERY:
-                    self._wcount = 0
-                    await cancel_shielded_checkpoint()
-                return
-            lock.acquire_nowait()
-        else:
-            await lock.acquire()
-        try:
-            await self._send_waiting(frames, i)
-        finally:
-            lock.release()
-        self._wcount = 0
 
     # -- receiving -----------------------------------------------------
     async def recv(self) -> bytes:
@@ -760,9 +743,8 @@ class ZMQFrameStream:
             n = _size(data)
             if n > self.max_frame:
                 # libzmq bounds each part (MAXMSGSIZE), we the sum
-                exc = FrameTooLarge(
-                    f'{self.peer_addr} sent a frame of {n} bytes in '
-                    f'{len(data)} parts, over max_frame={self.max_frame}')
+                exc = too_large_received(self.peer_addr, n, self.max_frame,
+                                         parts=len(data))
                 self._close_now(exc)
                 raise exc
         else:
@@ -846,10 +828,7 @@ class ZMQFrameStream:
         self._zs.close(self._linger)
         if self.bound_endpoint.startswith('ipc://'):
             # our own per-peer path; libzmq may or may not remove it later
-            try:
-                os.unlink(self.bound_endpoint[6:])
-            except OSError:
-                pass
+            release_ipc_path(self.bound_endpoint[6:])
 
     async def aclose(self) -> None:
         self._close_now()
@@ -868,10 +847,9 @@ class ZMQListener:
         self._lock = trio.Lock()
         self._ep = select.epoll()
         self._ep.register(self._router_fd, select.EPOLLIN)
-        # streams bound for a peer that has not finished its handshake,
-        # in arrival order, with their deadlines
-        self._pending: dict[ZMQFrameStream, float] = {}
-        self._ready: list[ZMQFrameStream] = []
+        # streams bound for a peer that has not finished its handshake
+        self._queue: AcceptQueue[ZMQFrameStream] = AcceptQueue(
+            transport.handshake_timeout)
 
     def __repr__(self) -> str:
         return f'<ZMQListener {self.addr}>'
@@ -885,13 +863,12 @@ class ZMQListener:
                     raise TransportClosed(f'{self} is closed')
                 self._serve_rendezvous()
                 self._check_pending()
-                if self._ready:
-                    stream = self._ready.pop(0)
+                stream = self._queue.get()
+                if stream is not None:
                     await checkpoint()
                     return stream
-                deadline = min(self._pending.values(), default=math.inf)
                 try:
-                    with trio.move_on_at(deadline):
+                    with trio.move_on_at(self._queue.deadline):
                         await wait_readable(self._ep.fileno())
                 except (trio.ClosedResourceError, OSError):
                     raise TransportClosed(f'{self} is closed') from None
@@ -926,31 +903,31 @@ class ZMQListener:
                 # the dialer is gone already (EHOSTUNREACH) or stuck
                 stream._close_now()
                 continue
-            self._pending[stream] = (
-                trio.current_time() + self._t.handshake_timeout)
+            self._queue.add(stream)
             try:
                 self._ep.register(stream._zs._mon_fd, select.EPOLLIN)
             except OSError:
                 pass
 
     def _check_pending(self) -> None:
-        if not self._pending:
-            return
-        now = trio.current_time()
-        for stream, deadline in list(self._pending.items()):
+        queue = self._queue
+        for stream in queue.pending():
             stream._zs.drain_monitor()
-            if stream.connected or now >= deadline or stream._zs.gone:
-                del self._pending[stream]
-                try:
-                    self._ep.unregister(stream._zs._mon_fd)
-                except (OSError, ValueError):
-                    pass
-                if stream.connected and stream._zs.gone is None:
-                    # the stream's own epoll may hold a stale entry
-                    stream._zs.events = 0
-                    self._ready.append(stream)
-                else:
-                    stream._close_now()
+            ok = stream.connected and stream._zs.gone is None
+            if not (ok or stream.connected or stream._zs.gone
+                    or queue.overdue(stream)):
+                continue
+            try:
+                self._ep.unregister(stream._zs._mon_fd)
+            except (OSError, ValueError):
+                pass
+            if ok:
+                # the stream's own epoll may hold a stale entry
+                stream._zs.events = 0
+                queue.attached(stream)
+            else:
+                queue.discard(stream)
+                stream._close_now()
 
     async def aclose(self) -> None:
         if self._closed:
@@ -960,10 +937,8 @@ class ZMQListener:
             notify_closing(self._ep.fileno())
         except Exception:
             pass
-        for stream in list(self._pending) + self._ready:
+        for stream in self._queue.clear():
             stream._close_now()
-        self._pending.clear()
-        self._ready.clear()
         self._ep.close()
         try:
             self._router.close(linger=0)
@@ -971,10 +946,7 @@ class ZMQListener:
             pass
         if self.addr.scheme == 'ipc':
             # libzmq removes it too, but later, from its reaper thread
-            try:
-                os.unlink(self.addr.path)
-            except OSError:
-                pass
+            release_ipc_path(self.addr.path)
             await checkpoint()
         else:
             await _port_released(self.addr)
@@ -1001,29 +973,6 @@ async def _port_released(addr: Addr, timeout: float = 1.0) -> None:
             probe.close()
             await checkpoint()
         await trio.sleep(0.001)
-
-
-def _probe_ipc(path: str) -> None:
-    """Refuse to steal a live ipc path (libzmq would silently unlink it);
-    remove a stale one."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return
-    if not stat.S_ISSOCK(st.st_mode):
-        return
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.connect(path)
-    except OSError:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
-    else:
-        raise OSError(errno.EADDRINUSE, f'{path} is already being listened on')
-    finally:
-        probe.close()
 
 
 class ZMQTransport:
@@ -1062,9 +1011,9 @@ class ZMQTransport:
             so(zmq.RCVHWM, self.hwm)
             so(zmq.MAXMSGSIZE, self.max_frame)
             so(zmq.TCP_KEEPALIVE, 1)
-            so(zmq.TCP_KEEPALIVE_IDLE, 5)
-            so(zmq.TCP_KEEPALIVE_INTVL, 2)
-            so(zmq.TCP_KEEPALIVE_CNT, 3)
+            so(zmq.TCP_KEEPALIVE_IDLE, KEEPALIVE['idle'])
+            so(zmq.TCP_KEEPALIVE_INTVL, KEEPALIVE['interval'])
+            so(zmq.TCP_KEEPALIVE_CNT, KEEPALIVE['count'])
             if ipv6:
                 so(zmq.IPV6, 1)
             if dialer:
@@ -1169,7 +1118,8 @@ class ZMQTransport:
     async def listen(self, addr) -> ZMQListener:
         addr = Addr.parse(addr, self.name)
         if addr.scheme == 'ipc':
-            _probe_ipc(addr.path)
+            # libzmq would silently unlink a live path: refuse it
+            claim_ipc_path(addr.path)
             endpoint = f'ipc://{addr.path}'
         else:
             h = f'[{addr.host}]' if ':' in addr.host else (addr.host or '*')
