@@ -567,6 +567,35 @@ async def test_send_to_closed_peer_raises(pair):
                 await server.send(b'x' * 1000)
 
 
+async def test_abort_drops_the_connection(pair):
+    """abort() (synchronous) fails this side's pending and later calls
+    and the peer's recv with TransportClosed, at once; it is idempotent
+    and aclose() after it is harmless."""
+    _, client, server = pair
+    errors = {}
+
+    async def pending_recv():
+        try:
+            await client.recv()
+        except TransportClosed as err:
+            errors['recv'] = err
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as n:
+            n.start_soon(pending_recv)
+            await trio.testing.wait_all_tasks_blocked()
+            client.abort()
+        assert 'recv' in errors
+        with pytest.raises(TransportClosed):
+            await client.send(b'late')
+        with pytest.raises(TransportClosed):
+            await client.recv()
+        client.abort()
+        await client.aclose()
+        with pytest.raises(TransportClosed):
+            await server.recv()
+
+
 async def test_local_close_fails_pending_and_later_calls(pair):
     """aclose() while another task waits in recv and another is blocked
     in send: both raise TransportClosed; so does every later call.

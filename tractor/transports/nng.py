@@ -397,6 +397,11 @@ class NNGFrameStream(FifoSender):
             await trio.sleep(delay)
             delay = min(delay * 2, 0.01)
 
+    def abort(self) -> None:
+        """Close now, without waiting for queued frames to reach the OS
+        (nng discards them)."""
+        self._close_now(TransportClosed(f'{self} was aborted'))
+
     async def aclose(self) -> None:
         if self._closed:
             await checkpoint()
@@ -437,7 +442,7 @@ class NNGListener:
                 return stream
             for stream in self._queue.expire():
                 # the peer asked for a stream but never attached to it
-                stream._close_now()
+                stream.abort()
             try:
                 req = self._sock.recv(block=False)
             except pynng.TryAgain:
@@ -471,7 +476,7 @@ class NNGListener:
         except _NNGError:
             # the requester is gone or stuck; it will time out
             if stream is not None:
-                stream._close_now()
+                stream.abort()
             return
         if stream is not None:
             # set before any pipe event can reach trio: those are only
@@ -497,7 +502,7 @@ class NNGListener:
             self._closed = True
             _close_sock(self._sock, self._rfd)
             for stream in self._queue.clear():
-                stream._close_now(TransportClosed(f'{self} was closed'))
+                stream.abort()
             if self.addr.scheme == 'ipc':
                 release_ipc_path(self.addr.path)
         await checkpoint()
@@ -567,7 +572,7 @@ class NNGTransport:
                 reply = _REPLY_IPC + pair.path.encode()
         except BaseException:
             if stream is not None:
-                stream._close_now()
+                stream.abort()
             else:
                 sock.close()
             raise
@@ -647,7 +652,7 @@ class NNGTransport:
         try:
             stream._endpoint = await self._dial(sock, pair_url, addr)
         except BaseException:
-            stream._close_now()
+            stream.abort()
             raise
         if addr.scheme == 'tcp':
             try:

@@ -49,6 +49,8 @@ _SMALL_READ = 1024
 # frames at most this long are copied together with their header into one
 # write; longer ones go out as header + payload without a copy
 _JOIN_BELOW = 64 * 1024
+# SO_LINGER on, 0 s: close() resets the connection (abort)
+_LINGER_NONE = struct.pack('ii', 1, 0)
 
 # TCP liveness: keepalive (see _kit.KEEPALIVE) notices a dead host; the
 # Channel's heartbeat covers a hung peer and a dead host with data in
@@ -373,6 +375,17 @@ class SocketFrameStream:
     async def aclose(self) -> None:
         self._close_now()
         await checkpoint()
+
+    def abort(self) -> None:
+        """Drop the connection now: what the kernel still holds for the
+        peer is discarded (a reset, where the socket has one), not sent."""
+        if not self._closed:
+            try:
+                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                      _LINGER_NONE)
+            except OSError:
+                pass
+        self._close_now(TransportClosed(f'{self} was aborted'))
 
 
 class SocketListener:

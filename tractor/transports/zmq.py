@@ -834,6 +834,12 @@ class ZMQFrameStream(FifoSender):
         self._close_now()
         await checkpoint()
 
+    def abort(self) -> None:
+        """Close now with no linger: libzmq discards what is queued."""
+        if not self._closed:
+            self._linger = 0
+        self._close_now(TransportClosed(f'{self} was aborted'))
+
 
 class ZMQListener:
     """The rendezvous ROUTER on the advertised address."""
@@ -901,7 +907,7 @@ class ZMQListener:
                     [frames[0], _MAGIC + b' ' + where.encode()], _NOBLOCK)
             except _ZMQError:
                 # the dialer is gone already (EHOSTUNREACH) or stuck
-                stream._close_now()
+                stream.abort()
                 continue
             self._queue.add(stream)
             try:
@@ -927,7 +933,7 @@ class ZMQListener:
                 queue.attached(stream)
             else:
                 queue.discard(stream)
-                stream._close_now()
+                stream.abort()
 
     async def aclose(self) -> None:
         if self._closed:
@@ -938,7 +944,7 @@ class ZMQListener:
         except Exception:
             pass
         for stream in self._queue.clear():
-            stream._close_now()
+            stream.abort()
         self._ep.close()
         try:
             self._router.close(linger=0)
@@ -1051,7 +1057,7 @@ class ZMQTransport:
                 bound = zs.sock.getsockopt(zmq.LAST_ENDPOINT).decode()
                 where = bound.rpartition(':')[2]
         except BaseException:
-            stream._close_now()
+            stream.abort()
             raise
         return stream, where
 
@@ -1086,7 +1092,7 @@ class ZMQTransport:
                 msg = f'cannot connect to {addr}: {msg}'
             raise TransportClosed(msg) from None
         finally:
-            rdv._close_now()
+            rdv.abort()
         magic, _, where = bytes(reply).partition(b' ')
         if magic != _MAGIC or not where:
             raise TransportClosed(
@@ -1108,10 +1114,10 @@ class ZMQTransport:
             zs.sock.connect(endpoint)
             await stream._wait_connected(deadline)
         except _ZMQError as err:
-            stream._close_now()
+            stream.abort()
             raise _closed(err, f'cannot connect to {addr}') from None
         except BaseException:
-            stream._close_now()
+            stream.abort()
             raise
         return stream
 
