@@ -29,9 +29,11 @@ A *frame* is the unit a stream moves: what one ``send`` hands over is
 what one ``recv`` on the other side returns, never split, merged or
 reordered. A frame is either
 
-* ``bytes`` -- what ``recv`` returns; ``send`` also takes any bytes-like
-  object (``bytearray``, ``memoryview``) and copies what it must before it
-  returns, so the caller may reuse its buffer; or
+* bytes -- ``recv`` returns ``bytes``, or a ``bytearray`` that is the
+  caller's to keep (a large frame received straight into a buffer of its
+  own); ``send`` takes any bytes-like object (``bytes``, ``bytearray``,
+  ``memoryview``) and copies what it must before it returns, so the
+  caller may reuse its buffer; or
 * a ``list`` of bytes-like *parts*, only on a stream that declares it
   takes frames in parts (:class:`TakesParts`, below): one frame whose
   parts travel without being joined, and which ``recv`` returns as a
@@ -128,7 +130,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: A frame (see "Frames" above): bytes-like, or on a stream that
 #: :class:`TakesParts`, a list of bytes-like parts. ``recv`` returns
-#: ``bytes`` (or a list of ``bytes``).
+#: ``bytes`` or ``bytearray`` (or a list of ``bytes``).
 Frame = Union[bytes, bytearray, memoryview, list]
 
 #: Default upper bound for one frame. Large enough for any sane message,

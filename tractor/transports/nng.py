@@ -276,7 +276,7 @@ class NNGFrameStream(FifoSender):
         rv = 0
         i = 0
         for data in frames:
-            if not isinstance(data, (bytes, bytearray)):
+            if type(data) is not bytes:  # cffi takes no bytearray
                 data = bytes(data)
             n = len(data)
             rv = _nng_send(h, data, n, _NONBLOCK)
@@ -301,7 +301,7 @@ class NNGFrameStream(FifoSender):
             if self._closed or self._peer_gone:
                 raise self._gone()
             data = frames[i]
-            if not isinstance(data, (bytes, bytearray)):
+            if type(data) is not bytes:  # cffi takes no bytearray
                 data = bytes(data)
             rv = _nng_send(h, data, len(data), _NONBLOCK)
             if rv == 0:
