@@ -22,6 +22,7 @@ from tractor.codecs import available_codecs
 from tractor.log import get_logger
 from tractor.testing import _check_transport as _kit
 from tractor.testing._check_transport import (  # noqa: F401 (re-exported)
+    accept_each,
     close_all,
     connect_accepted,
     pattern,
@@ -93,21 +94,6 @@ def stream_pair(addr: Addr):
     connected pair of ``addr``'s transport, one frame each way already
     exchanged."""
     return _kit.stream_pair(get_transport(addr.transport), addr)
-
-
-async def accept_each(listener: Listener, handle, *,
-                      task_status=trio.TASK_STATUS_IGNORED) -> None:
-    """Accept until the listener closes, running ``handle(stream)`` in a
-    task of its own for each peer (``await nursery.start(accept_each,
-    ...)``: returns once every handler has)."""
-    async with trio.open_nursery() as n:
-        task_status.started()
-        while True:
-            try:
-                stream = await listener.accept()
-            except TransportClosed:
-                return
-            n.start_soon(handle, stream)
 
 
 async def many_peers_served(transport, addr: Addr, peers: int = 100,

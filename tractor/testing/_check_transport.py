@@ -145,6 +145,34 @@ async def stream_pair(transport: Transport, addr: Addr
         await close_all(client, server, listener)
 
 
+async def accept_each(listener: Listener, handle, *,
+                      task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """Accept until the listener closes, running ``handle(stream)`` in a
+    task of its own for each peer (``await nursery.start(accept_each,
+    ...)``: returns once every handler has)."""
+    async with trio.open_nursery() as n:
+        task_status.started()
+        while True:
+            try:
+                stream = await listener.accept()
+            except TransportClosed:
+                return
+            n.start_soon(handle, stream)
+
+
+async def _delivered(send_all, server: FrameStream, frames: list,
+                     what: str) -> None:
+    """Run ``send_all()`` while ``server`` receives: each of ``frames``
+    must arrive whole and in order."""
+    async with trio.open_nursery() as n:
+        n.start_soon(send_all)
+        for i, f in enumerate(frames):
+            got = await server.recv()
+            assert got == f, \
+                f'frame {i} of {what} arrived as {len(got)} B, expected ' \
+                f'{len(f)} B'
+
+
 class _Ctx:
     """What a rule gets: the transport, the address to listen on, and a
     way to open a connected pair there."""
@@ -224,16 +252,11 @@ async def _framing(ctx: _Ctx) -> None:
                 f'a frame sent as {kind.__name__} arrived as {got!r}'
         sizes = [0, 1, 0, 70_000, 3, 0, 2 * MiB, 0, 5, 65536, 0]
         frames = [pattern(n, i) for i, n in enumerate(sizes)]
-        async with trio.open_nursery() as n:
-            async def send_all():
-                for f in frames:
-                    await client.send(f)
-            n.start_soon(send_all)
-            for i, f in enumerate(frames):
-                got = await server.recv()
-                assert got == f, \
-                    f'frame {i} of a back-to-back run ({sizes[i]} B) ' \
-                    f'arrived as {len(got)} B'
+
+        async def send_all():
+            for f in frames:
+                await client.send(f)
+        await _delivered(send_all, server, frames, 'a back-to-back run')
 
 
 async def _order(ctx: _Ctx) -> None:
@@ -351,16 +374,6 @@ async def serve_many_peers(t: Transport, addr: Addr, peers: int = 100,
         finally:
             await stream.aclose()
 
-    async def serve(task_status=trio.TASK_STATUS_IGNORED):
-        async with trio.open_nursery() as n:
-            task_status.started()
-            while True:
-                try:
-                    stream = await listener.accept()
-                except TransportClosed:
-                    return
-                n.start_soon(reply, stream)
-
     async def peer(i):
         nonlocal connected
         stream = await t.connect(listener.addr)
@@ -382,7 +395,7 @@ async def serve_many_peers(t: Transport, addr: Addr, peers: int = 100,
 
     try:
         async with trio.open_nursery() as n:
-            await n.start(serve)
+            await n.start(accept_each, listener, reply)
             async with trio.open_nursery() as group:
                 for i in range(peers):
                     group.start_soon(peer, i)
@@ -550,6 +563,15 @@ async def _frame_too_large(ctx: _Ctx) -> None:
             f'sent part of it: {got[:40]!r} arrived'
 
 
+async def _recv_failure(stream: FrameStream, errors: dict) -> None:
+    """A recv left pending: the TransportClosed it ends with goes in
+    ``errors['recv']``."""
+    try:
+        await stream.recv()
+    except TransportClosed as err:
+        errors['recv'] = err
+
+
 async def _close(ctx: _Ctx) -> None:
     """aclose() of the peer wakes a pending recv with TransportClosed;
     sending to a closed peer raises TransportClosed promptly; a local
@@ -579,12 +601,6 @@ async def _close(ctx: _Ctx) -> None:
     async with ctx.pair() as (_, client, server):
         errors = {}
 
-        async def pending_recv():
-            try:
-                await client.recv()
-            except TransportClosed as err:
-                errors['recv'] = err
-
         async def pending_send():
             try:
                 while True:  # the peer never reads: this blocks
@@ -593,7 +609,7 @@ async def _close(ctx: _Ctx) -> None:
                 errors['send'] = err
 
         async with trio.open_nursery() as n:
-            n.start_soon(pending_recv)
+            n.start_soon(_recv_failure, client, errors)
             n.start_soon(pending_send)
             await trio.testing.wait_all_tasks_blocked(cushion=0.05)
             await client.aclose()
@@ -615,14 +631,8 @@ async def _abort(ctx: _Ctx) -> None:
     and aclose() after it is harmless"""
     async with ctx.pair() as (_, client, server):
         errors = {}
-
-        async def pending_recv():
-            try:
-                await client.recv()
-            except TransportClosed as err:
-                errors['recv'] = err
         async with trio.open_nursery() as n:
-            n.start_soon(pending_recv)
+            n.start_soon(_recv_failure, client, errors)
             await trio.testing.wait_all_tasks_blocked()
             assert client.abort() is None, 'abort() must not be async'
         assert 'recv' in errors, \
@@ -728,13 +738,8 @@ async def _send_many(ctx: _Ctx) -> None:
         if not isinstance(client, SendsMany):
             raise _Skip('no send_many (optional)')
         frames = [pattern(n * 997 % 70_000, n) for n in range(200)]
-        async with trio.open_nursery() as n:
-            n.start_soon(client.send_many, frames)
-            for i, f in enumerate(frames):
-                got = await server.recv()
-                assert got == f, \
-                    f'frame {i} of a send_many batch arrived as ' \
-                    f'{len(got)} B, expected {len(f)} B'
+        await _delivered(lambda: client.send_many(frames), server, frames,
+                         'a send_many batch')
 
 
 async def _parts(ctx: _Ctx) -> None:

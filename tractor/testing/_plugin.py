@@ -66,18 +66,17 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 # -- the leak check --------------------------------------------------------
-#: ``LEAK_ENV=value`` of this session, once a leak check is on
-_MARK: bytes | None = None
+#: this session's value of LEAK_ENV, once a leak check is on
+_SESSION: str | None = None
 
 
 def _mark_session() -> None:
     """Make every process started from now on carry this session's mark
     (once; a session started by a test of another keeps its own)."""
-    global _MARK
-    if _MARK is None:
-        value = uuid.uuid4().hex
-        os.environ[LEAK_ENV] = value
-        _MARK = f'{LEAK_ENV}={value}'.encode()
+    global _SESSION
+    if _SESSION is None:
+        _SESSION = uuid.uuid4().hex
+        os.environ[LEAK_ENV] = _SESSION
 
 
 def _leak_check_on(item) -> bool:
@@ -87,20 +86,18 @@ def _leak_check_on(item) -> bool:
     return bool(item.config.getoption('--tractor-leak-check'))
 
 
-def session_processes() -> dict[int, str]:
-    """pid -> command line of every live process carrying this session's
-    mark, but the test process and its multiprocessing helpers."""
-    if _MARK is None:
-        return {}
-    me = os.getpid()
+def marked_processes(name: str, value: str) -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command line) of every live (not zombie)
+    process whose environment holds ``name=value``, read from ``/proc``."""
+    mark = f'{name}={value}'.encode()
     out = {}
     for entry in os.listdir('/proc'):
-        if not entry.isdigit() or int(entry) == me:
+        if not entry.isdigit():
             continue
         pid = int(entry)
         try:
             with open(f'/proc/{pid}/environ', 'rb') as f:
-                if _MARK not in f.read().split(b'\0'):
+                if mark not in f.read().split(b'\0'):
                     continue
             with open(f'/proc/{pid}/cmdline', 'rb') as f:
                 cmd = f.read().replace(b'\0', b' ').decode(errors='replace')
@@ -109,13 +106,41 @@ def session_processes() -> dict[int, str]:
                 stat = f.read().rpartition(')')[2].split()
         except OSError:
             continue  # gone meanwhile, or not ours to read
-        state, ppid = stat[0], int(stat[1])
-        if state == 'Z':
+        if stat[0] == 'Z':
             continue  # exited; its parent has yet to reap it
-        if ppid == me and ('forkserver' in cmd or 'resource_tracker' in cmd):
-            continue
-        out[pid] = cmd.strip()
+        out[pid] = (int(stat[1]), cmd.strip())
     return out
+
+
+def session_processes() -> dict[int, str]:
+    """pid -> command line of every live process of this session but the
+    test process and its multiprocessing helpers."""
+    if _SESSION is None:
+        return {}
+    me = os.getpid()
+    return {
+        pid: cmd
+        for pid, (ppid, cmd) in marked_processes(LEAK_ENV, _SESSION).items()
+        if pid != me and not (ppid == me and ('forkserver' in cmd
+                                              or 'resource_tracker' in cmd))}
+
+
+def kill_survivors(find, grace: float) -> dict:
+    """Wait up to ``grace`` seconds for ``find()`` (a dict keyed by pid)
+    to come back empty; SIGKILL what it still finds then, and return
+    that."""
+    deadline = time.monotonic() + grace
+    while True:
+        left = find()
+        if not left or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return left
 
 
 @pytest.fixture(autouse=True)
@@ -134,19 +159,10 @@ def _tractor_leak_check(request):
     before = set(session_processes())
     yield
     grace = request.config.getoption('--tractor-leak-grace')
-    deadline = time.monotonic() + grace
-    while True:
-        left = {pid: cmd for pid, cmd in session_processes().items()
-                if pid not in before}
-        if not left or time.monotonic() >= deadline:
-            break
-        time.sleep(0.05)
+    left = kill_survivors(
+        lambda: {pid: cmd for pid, cmd in session_processes().items()
+                 if pid not in before}, grace)
     if left:
-        for pid in left:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
         pytest.fail(
             f'the test left {len(left)} process(es) running {grace:g} s '
             f'after it ended (now SIGKILLed): ' + '; '.join(
