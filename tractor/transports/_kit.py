@@ -7,7 +7,7 @@ likes) write each of them once:
 
 * the :class:`~tractor.transports.FrameTooLarge` errors, worded alike
   whichever side noticed (:func:`too_large_to_send`,
-  :func:`too_large_received`, :func:`check_frame_sizes`);
+  :func:`too_large_received`);
 * claiming and releasing an ``ipc://`` socket path
   (:func:`claim_ipc_path`, :func:`release_ipc_path`): a stale file left
   by a dead process is taken over, a live one is somebody's address;
@@ -29,12 +29,12 @@ import os
 import socket
 import stat
 from collections import deque
-from typing import Callable, Generic, Iterable, Sequence, TypeVar
+from typing import Generic, Sequence, TypeVar
 
 import trio
 from trio.lowlevel import cancel_shielded_checkpoint, checkpoint_if_cancelled
 
-from ._base import FrameTooLarge, frame_size
+from ._base import FrameTooLarge
 
 #: return to the scheduler at least once every this many operations that
 #: completed without waiting, so a busy stream cannot starve other tasks.
@@ -66,17 +66,6 @@ def too_large_received(peer, n: int, max_frame: int,
     return FrameTooLarge(
         f'peer {peer} {how} a frame of {n} bytes{what}, over '
         f'max_frame={max_frame}; connection dropped')
-
-
-def check_frame_sizes(frames: Iterable, max_frame: int,
-                      size: Callable = frame_size) -> None:
-    """Raise :func:`too_large_to_send` for the first frame over
-    ``max_frame``, before any of ``frames`` is sent (``size``: ``len``
-    for a stream that never takes frames in parts)."""
-    for data in frames:
-        n = size(data)
-        if n > max_frame:
-            raise too_large_to_send(n, max_frame)
 
 
 # -- ipc socket paths ------------------------------------------------------

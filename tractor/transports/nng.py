@@ -64,7 +64,7 @@ from ._kit import (
     AcceptQueue,
     FifoSender,
     release_ipc_path,
-    check_frame_sizes,
+    too_large_to_send,
 )
 
 _ffi = _nng.ffi
@@ -266,7 +266,10 @@ class NNGFrameStream(FifoSender):
     def _check_frames(self, frames) -> None:
         if self._closed or self._peer_gone:
             raise self._gone()
-        check_frame_sizes(frames, self.max_frame, len)
+        mf = self.max_frame
+        for data in frames:
+            if len(data) > mf:
+                raise too_large_to_send(len(data), mf)
 
     def _send_ready(self, frames) -> int:
         """Send frames from the first on while nng queues them at

@@ -33,9 +33,9 @@ from .._base import FrameTooLarge, TransportClosed, frame_size as _size
 from .._kit import (
     YIELD_EVERY as _YIELD_EVERY,
     FifoSender,
-    check_frame_sizes,
     release_ipc_path,
     too_large_received,
+    too_large_to_send,
 )
 from ._credit import FRAME_COST as _FRAME_COST, CreditWindow
 from ._fdwait import (
@@ -265,12 +265,13 @@ class ZMQFrameStream(FifoSender):
         return 0
 
     def _check_frames(self, frames) -> None:
-        try:
-            check_frame_sizes(frames, self.max_frame)
-        except FrameTooLarge:
-            if self._closed:
-                raise self._error from None
-            raise
+        mf = self.max_frame
+        for data in frames:
+            n = _size(data)
+            if n > mf:
+                if self._closed:
+                    raise self._error
+                raise too_large_to_send(n, mf)
 
     def _send_ready(self, frames) -> int:
         """Send frames from the first on while they go out at once;
