@@ -6,7 +6,13 @@ import textwrap
 
 import pytest
 
-from tractor_testing import python_env, run_python
+from tractor_testing import (
+    kill_pids,
+    pid_alive,
+    python_env,
+    run_python,
+    wait_pids_gone,
+)
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -65,3 +71,110 @@ def test_importing_tractor_testing_does_not_import_pytest():
         ['-c', 'import sys, tractor.testing; print("pytest" in sys.modules)'],
         timeout=30, cwd=os.path.dirname(__file__))
     assert proc.stdout.strip() == 'False', proc.stderr
+
+
+# -- the leak check --------------------------------------------------------
+LEAKY_TESTS = textwrap.dedent('''
+    import os
+    import subprocess
+    import sys
+
+    import pytest
+
+    SLEEPER = [sys.executable, '-c', 'import time; time.sleep(300)',
+               'leaked-by-a-test']
+
+
+    def leave_one_behind():
+        proc = subprocess.Popen(SLEEPER)
+        with open(os.environ['PIDFILE'], 'a') as f:
+            f.write(f'{proc.pid}\\n')
+
+
+    def test_leaks():
+        leave_one_behind()
+
+
+    def test_cleans_up():
+        proc = subprocess.Popen(SLEEPER)
+        proc.kill()
+        proc.wait()
+
+
+    @pytest.mark.tractor_leak_check(False)
+    def test_leaks_but_opted_out():
+        leave_one_behind()
+''')
+
+
+def run_leaky(tmp_path, *options, tests: str = LEAKY_TESTS):
+    (tmp_path / 'test_leaky.py').write_text(tests)
+    pidfile = tmp_path / 'pids'
+    if pidfile.exists():
+        pidfile.unlink()
+    env = python_env(PIDFILE=str(pidfile))
+    env.pop('PYTHONPATH', None)
+    try:
+        proc = run_python(
+            ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', '-rA',
+             '--tractor-leak-grace=0.5', 'test_leaky.py', *options],
+            cwd=str(tmp_path), env=env, timeout=120)
+    finally:
+        pids = ([int(p) for p in pidfile.read_text().split()]
+                if pidfile.exists() else [])
+    return proc, pids
+
+
+def test_leak_check_fails_a_test_that_leaves_a_process(tmp_path):
+    proc, pids = run_leaky(tmp_path, '--tractor-leak-check')
+    try:
+        out = proc.stdout
+        assert proc.returncode == 1, out[-3000:] + proc.stderr[-2000:]
+        # the leaking test fails at teardown, naming pid and command line
+        assert 'ERROR test_leaky.py::test_leaks' in out, out[-3000:]
+        leaked = pids[0]
+        assert f'pid {leaked}:' in out and 'leaked-by-a-test' in out, \
+            out[-3000:]
+        assert 'now SIGKILLed' in out
+        # the clean test and the opted-out one pass
+        assert 'PASSED test_leaky.py::test_cleans_up' in out
+        assert 'PASSED test_leaky.py::test_leaks_but_opted_out' in out
+        assert '3 passed, 1 error' in out
+        # and the leaked process is gone (the opted-out one is not)
+        assert wait_pids_gone([leaked], 10) == []
+        assert pid_alive(pids[1])
+    finally:
+        kill_pids(pids)
+
+
+def test_leak_check_is_off_by_default_and_a_marker_turns_it_on(tmp_path):
+    marked = LEAKY_TESTS.replace(
+        'def test_leaks():',
+        '@pytest.mark.tractor_leak_check\ndef test_leaks():')
+    proc, pids = run_leaky(tmp_path)
+    try:
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        assert '3 passed' in proc.stdout
+    finally:
+        kill_pids(pids)
+    proc, pids = run_leaky(tmp_path, tests=marked)
+    try:
+        assert proc.returncode == 1, proc.stdout[-3000:]
+        assert 'ERROR test_leaky.py::test_leaks' in proc.stdout
+        assert f'pid {pids[0]}:' in proc.stdout
+    finally:
+        kill_pids(pids)
+
+
+def test_leak_check_passes_a_tractor_suite(tmp_path):
+    """Actors torn down with their tree, the forkserver and the resource
+    tracker that live for the session: no false alarm."""
+    (tmp_path / 'test_user.py').write_text(USER_TESTS)
+    env = python_env()
+    env.pop('PYTHONPATH', None)
+    proc = run_python(
+        ['-m', 'pytest', '-q', '-p', 'no:cacheprovider',
+         '-o', 'trio_mode=true', 'test_user.py', '--tractor-leak-check'],
+        cwd=str(tmp_path), env=env, timeout=150)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert '3 passed' in proc.stdout

@@ -25,11 +25,6 @@ REPO = os.path.dirname(HERE)
 SCRIPTS = os.path.join(HERE, 'scripts')
 EXAMPLES = os.path.join(REPO, 'examples')
 
-#: every process started by a test session carries this variable (with the
-#: session's own value) in its environment: that is how the leak check of
-#: ``conftest.py`` finds them, even once reparented to init
-SESSION_ENV = 'TRACTOR_TEST_SESSION'
-
 
 # -- the transport/codec matrix ------------------------------------------
 def transport_matrix() -> list[tuple[str, str, str]]:

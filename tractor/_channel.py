@@ -69,9 +69,12 @@ from .transports import (
     DEFAULT_MAX_FRAME,
     Addr,
     FrameStream,
+    ReceivesMany,
+    SendsMany,
     TransportClosed,
     frame_size,
     get_transport,
+    takes_parts,
 )
 from .log import get_logger
 
@@ -142,8 +145,9 @@ class Channel:
         self._encode = self.codec.encode
         self._decode = self.codec.decode
         self._decode_parts = self._join_parts
-        if (getattr(stream, 'parts', False)
-                and hasattr(self.codec, 'encode_parts')):
+        # the stream's optional capabilities are looked up once, here
+        # (see tractor.transports._base), never per message
+        if takes_parts(stream) and hasattr(self.codec, 'encode_parts'):
             # large buffers travel as parts of their frame, uncopied (see
             # the codec and transport contracts)
             self._encode = self.codec.encode_parts
@@ -163,7 +167,9 @@ class Channel:
         self.last_size = 0
         #: the frame size of each message the last recv_many returned
         self.last_sizes: list = []
-        self._native_recv_many = getattr(stream, 'recv_many', None)
+        self._native_recv_many = (stream.recv_many
+                                  if isinstance(stream, ReceivesMany)
+                                  else None)
         self._recv_error: Exception | None = None
         # the rest of a batch frame that recv() split (message, size)
         self._backlog: deque = deque()
@@ -176,7 +182,8 @@ class Channel:
         self._pending_bytes = 0
         # a transport without send_many gets one frame per send() call; a
         # batch must then go out under a lock (see _send_many)
-        self._native_send_many = getattr(stream, 'send_many', None)
+        self._native_send_many = (stream.send_many
+                                  if isinstance(stream, SendsMany) else None)
         self._send_lock = trio.Lock()
         self._flush_ev = trio.Event()
         self._service_running = False

@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 
+from tractor.testing._plugin import kill_survivors, marked_processes
 from tractor_testing import free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -24,37 +25,12 @@ ORPHAN_GRACE = 10.0
 
 
 # -- processes, found through /proc ---------------------------------------
-def _stat(pid: int):
-    try:
-        with open(f'/proc/{pid}/stat') as f:
-            rest = f.read().rpartition(')')[2].split()
-        return rest[0], int(rest[1])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
 def token_procs(token: str) -> dict[int, dict]:
     """Every live (non-zombie) process carrying ``token``: pid -> ppid and
     command line."""
-    mark = f'{TOKEN_ENV}={token}'.encode()
-    out = {}
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit():
-            continue
-        pid = int(entry)
-        try:
-            with open(f'/proc/{pid}/environ', 'rb') as f:
-                if mark not in f.read().split(b'\0'):
-                    continue
-            with open(f'/proc/{pid}/cmdline', 'rb') as f:
-                cmd = f.read().replace(b'\0', b' ').decode(errors='replace')
-        except OSError:
-            continue
-        st = _stat(pid)
-        if st is None or st[0] == 'Z':
-            continue
-        out[pid] = {'ppid': st[1], 'cmd': cmd.strip()[:160]}
-    return out
+    return {pid: {'ppid': ppid, 'cmd': cmd[:160]}
+            for pid, (ppid, cmd) in marked_processes(TOKEN_ENV,
+                                                     token).items()}
 
 
 def describe_tree(procs: dict[int, dict]) -> str:
@@ -209,18 +185,8 @@ class Chaos:
     def assert_all_gone(self, timeout: float = ORPHAN_GRACE) -> None:
         """Every process of this test's scenarios exits within
         ``timeout``; survivors are killed and reported."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = token_procs(self.token)
-            if not left or time.monotonic() >= deadline:
-                break
-            time.sleep(0.05)
+        left = kill_survivors(lambda: token_procs(self.token), timeout)
         if left:
-            for pid in left:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             raise AssertionError(
                 f'{len(left)} process(es) outlived the scenario by '
                 f'{timeout}s (now SIGKILLed): {describe_tree(left)}')

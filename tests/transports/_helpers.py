@@ -20,6 +20,13 @@ import tractor
 from tractor import Channel
 from tractor.codecs import available_codecs
 from tractor.log import get_logger
+from tractor.testing import _check_transport as _kit
+from tractor.testing._check_transport import (  # noqa: F401 (re-exported)
+    accept_each,
+    close_all,
+    connect_accepted,
+    pattern,
+)
 from tractor.transports import (
     Addr,
     Listener,
@@ -36,8 +43,6 @@ log = get_logger('tests.transports')
 SECRET = 'conformance-suite-secret'
 PEER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                            '_peer.py')
-#: frame used by :func:`stream_pair` to prove both directions work
-SYNC = b'\x00sync'
 #: transports whose streams are plain length-prefixed byte streams that a
 #: raw socket can corrupt byte by byte (see :func:`raw_connect`)
 RAW_TRANSPORTS = ('tcp', 'uds')
@@ -81,137 +86,21 @@ def nthreads() -> int:
 
 
 # -- streams -------------------------------------------------------------
-async def close_all(*things) -> None:
-    with trio.CancelScope(shield=True):
-        for thing in things:
-            if thing is not None:
-                await thing.aclose()
-
-
-@asynccontextmanager
-async def stream_pair(
-    addr: Addr,
-) -> AsyncIterator[tuple[Listener, FrameStream, FrameStream]]:
-    """Listen on ``addr``, connect to the bound address and accept:
-    yields ``(listener, client, server)``. One frame each way proves the
-    pair is up before the test starts."""
-    transport = get_transport(addr.transport)
-    listener = await transport.listen(addr)
-    client = server = None
-
-    async def dial():
-        stream = await transport.connect(listener.addr)
-        # some transports only see a peer once it has sent a frame
-        await stream.send(SYNC)
-        return stream
-
-    try:
-        with trio.fail_after(10):
-            client, server = await connect_accepted(listener, dial)
-            assert await server.recv() == SYNC
-            await server.send(SYNC)
-            assert await client.recv() == SYNC
-        yield listener, client, server
-    finally:
-        await close_all(client, server, listener)
-
-
-async def connect_accepted(listener: Listener, connect
-                           ) -> tuple[object, FrameStream]:
-    """Run ``await connect()`` while accepting on ``listener``: returns
-    ``(what connect returned, the accepted stream)``."""
-    server = None
-    try:
-        async with trio.open_nursery() as n:
-            async def accept():
-                nonlocal server
-                server = await listener.accept()
-            n.start_soon(accept)
-            client = await connect()
-    except BaseException:
-        await close_all(server)
-        raise
-    return client, server
-
-
-async def accept_each(listener: Listener, handle, *,
-                      task_status=trio.TASK_STATUS_IGNORED) -> None:
-    """Accept until the listener closes, running ``handle(stream)`` in a
-    task of its own for each peer (``await nursery.start(accept_each,
-    ...)``: returns once every handler has)."""
-    async with trio.open_nursery() as n:
-        task_status.started()
-        while True:
-            try:
-                stream = await listener.accept()
-            except TransportClosed:
-                return
-            n.start_soon(handle, stream)
-
-
-async def serve_replies(listener: Listener, served: list | None = None, *,
-                        task_status=trio.TASK_STATUS_IGNORED) -> None:
-    """Answer every frame of every peer with ``b'reply:' + frame`` until
-    the listener closes; accepted streams are appended to ``served``."""
-    async def reply(stream):
-        if served is not None:
-            served.append(stream)
-        try:
-            while True:
-                msg = await stream.recv()
-                await trio.lowlevel.checkpoint()
-                await stream.send(b'reply:' + msg)
-        except TransportClosed:
-            pass
-        finally:
-            await stream.aclose()
-
-    await accept_each(listener, reply, task_status=task_status)
+# connected pairs, and many peers on one listener, come from the
+# conformance kit (tractor.testing.check_transport) that the contract
+# tests run through
+def stream_pair(addr: Addr):
+    """``async with stream_pair(addr) as (listener, client, server)``: a
+    connected pair of ``addr``'s transport, one frame each way already
+    exchanged."""
+    return _kit.stream_pair(get_transport(addr.transport), addr)
 
 
 async def many_peers_served(transport, addr: Addr, peers: int = 100,
                             msgs: int = 10) -> list:
-    """``peers`` peers connect at once to one listener on ``addr`` and,
-    once all are connected, each sends ``msgs`` frames and checks it gets
-    exactly its own replies, in order; returns the streams the listener
-    accepted (closed by then), after checking there was one per peer."""
-    listener = await transport.listen(addr)
-    connected = 0
-    all_connected = trio.Event()
-    done = set()
-    served: list = []
-
-    async def peer(i):
-        nonlocal connected
-        stream = await transport.connect(listener.addr)
-        try:
-            connected += 1
-            if connected == peers:
-                all_connected.set()
-            await all_connected.wait()
-            for j in range(msgs):
-                msg = f'peer {i} msg {j} '.encode() * (i % 7 + 1)
-                await stream.send(msg)
-                got = await stream.recv()
-                assert got == b'reply:' + msg, \
-                    f'peer {i} got a reply meant for someone else: {got!r}'
-            done.add(i)
-        finally:
-            await stream.aclose()
-
-    try:
-        with trio.fail_after(40):
-            async with trio.open_nursery() as n:
-                await n.start(serve_replies, listener, served)
-                async with trio.open_nursery() as group:
-                    for i in range(peers):
-                        group.start_soon(peer, i)
-                await listener.aclose()
-    finally:
-        await close_all(listener)
-    assert done == set(range(peers))
-    assert len(served) == peers  # one stream per peer
-    return served
+    """The kit's many-peers scenario; returns the accepted streams."""
+    with trio.fail_after(40):
+        return await _kit.serve_many_peers(transport, addr, peers, msgs)
 
 
 async def accept_from(listener: Listener, proc: trio.Process,

@@ -7,16 +7,33 @@ pytest (the ``pytest11`` entry point), which provides the fixtures
 and the options ``--tractor-transport``, ``--tractor-codec``,
 ``--spawn-method`` and ``--tractor-loglevel`` to run a suite over another
 transport, codec or start method. A conftest of your own that defines
-fixtures of the same names wins, as pytest always lets it.
+fixtures of the same names wins, as pytest always lets it. The option
+``--tractor-leak-check`` fails a test that leaves a child process behind.
 
-Importing this module stays cheap: pytest is imported only by the plugin.
+:func:`check_transport` is the conformance kit for a transport's author:
+it runs the transport contract over real sockets and raises
+``AssertionError`` naming the rule broken.
+
+Importing this module stays cheap: pytest is imported only by the plugin,
+and ``check_transport`` is loaded on first use.
 """
 from __future__ import annotations
 
 import functools
 import inspect
 
-__all__ = ['tractor_test']
+__all__ = ['RULES', 'TransportReport', 'check_transport', 'tractor_test']
+
+_LAZY = {'check_transport', 'RULES', 'TransportReport'}
+
+
+def __getattr__(name: str):
+    # check_transport pulls in trio.testing (and with it pytest): only
+    # when asked for
+    if name in _LAZY:
+        from . import _check_transport
+        return getattr(_check_transport, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 #: fixtures tractor_test hands the root actor (and the test, if it asks)
 _ROOT_FIXTURES = ('arb_addr', 'start_method', 'loglevel')

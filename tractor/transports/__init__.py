@@ -5,7 +5,11 @@ and :mod:`tractor.transports._addr` for the address format.
 """
 from ._base import (
     DEFAULT_MAX_FRAME,
+    Frame,
     FrameTooLarge,
+    ReceivesMany,
+    SendsMany,
+    TakesParts,
     Listener,
     FrameStream,
     Transport,
@@ -13,6 +17,7 @@ from ._base import (
     TransportError,
     UnknownTransport,
     frame_size,
+    takes_parts,
 )
 from ._addr import Addr, AddressError, runtime_dir
 from ._registry import (
@@ -38,8 +43,9 @@ async def listen(addr, transport: str = 'tcp') -> Listener:
 
 __all__ = [
     'Addr', 'AddressError', 'DEFAULT_MAX_FRAME', 'ENTRY_POINT_GROUP',
-    'FrameTooLarge', 'Listener', 'FrameStream', 'Transport', 'TransportClosed',
+    'Frame', 'FrameTooLarge', 'Listener', 'FrameStream', 'ReceivesMany',
+    'SendsMany', 'TakesParts', 'Transport', 'TransportClosed',
     'TransportError', 'UnknownTransport', 'available_transports', 'connect',
-    'frame_size',
+    'frame_size', 'takes_parts',
     'get_transport', 'listen', 'register_transport', 'runtime_dir',
 ]

@@ -23,8 +23,30 @@ A transport module defines a class with:
     Bind and start accepting. ``listener.addr`` is the *bound* address
     (port 0 resolved to the real port), which is what gets advertised.
 
-And a message stream obeys these rules, which the conformance suite in
-``tests/transports/`` checks for every registered transport:
+Frames
+------
+A *frame* is the unit a stream moves: what one ``send`` hands over is
+what one ``recv`` on the other side returns, never split, merged or
+reordered. A frame is either
+
+* bytes -- ``recv`` returns ``bytes``, or a ``bytearray`` that is the
+  caller's to keep (a large frame received straight into a buffer of its
+  own); ``send`` takes any bytes-like object (``bytes``, ``bytearray``,
+  ``memoryview``) and copies what it must before it returns, so the
+  caller may reuse its buffer; or
+* a ``list`` of bytes-like *parts*, only on a stream that declares it
+  takes frames in parts (:class:`TakesParts`, below): one frame whose
+  parts travel without being joined, and which ``recv`` returns as a
+  ``list`` of ``bytes``. Its size is the sum of its parts.
+
+:data:`Frame` is the type; :func:`frame_size` its size.
+
+The rules
+---------
+A frame stream obeys these rules, which :func:`tractor.testing.check_transport`
+checks (the project's own conformance suite in ``tests/transports/`` runs
+it for every registered transport; a third-party transport's author runs
+it on theirs):
 
 * **Framing.** ``send(b)`` delivers exactly ``b`` to one ``recv()`` on the
   other side; frames of any length from 0 bytes up to the transport's
@@ -40,49 +62,83 @@ And a message stream obeys these rules, which the conformance suite in
   at a time calls ``recv``.
 * **Cancel safety.** A ``recv`` cancelled half way through a frame leaves the
   stream usable: the next ``recv`` returns that frame whole.
-* **One failure type.** Every way the peer can go away (clean close, EOF,
-  reset, a SIGKILLed process, a missed heartbeat) surfaces as
-  :class:`TransportClosed` from ``send``/``recv``, promptly. Backend
-  exceptions (``OSError``, ``pynng.Closed``, ``zmq.ZMQError``...) never leak.
-  After ``aclose()`` both calls raise ``TransportClosed`` at once.
+* **One failure type.** Every way the peer can go away (clean close, an
+  ``abort()``, EOF, reset, a SIGKILLed process, a missed heartbeat)
+  surfaces as :class:`TransportClosed` from ``send``/``recv``, promptly.
+  Backend exceptions (``OSError``, ``pynng.Closed``, ``zmq.ZMQError``...)
+  never leak. After ``aclose()`` or ``abort()`` both calls raise
+  ``TransportClosed`` at once.
   ``TransportClosed`` is also a ``ConnectionError`` (so an ``OSError``):
   a refused or lost connection is one in Python's own terms, and code
   written against plain sockets, or against tractor versions that raised
   ``OSError`` here, keeps catching it with ``except OSError``. The
   promise is unchanged: transports raise this one type, never the
   backend's.
-* **Batching (optional).** A stream may offer ``async send_many(frames)``
-  to send a list of frames with fewer system calls; the Channel uses it
-  for bursts of stream items when present and falls back to one ``send``
-  per frame otherwise. Likewise ``async recv_many(limit)``: the next frame
+* **Closing.** ``aclose()`` closes this side gracefully: what was sent
+  is still delivered (within a bounded linger), then the peer sees
+  :class:`TransportClosed`. ``abort()`` (synchronous, as dask's
+  ``Comm.abort``) drops the connection now: no flush, no linger, what is
+  still queued may be lost. Both are idempotent. A class that must get
+  rid of a stream it does not own (a listener closing a stream its peer
+  never attached to) calls ``abort()``, never the stream's private
+  close.
+
+Optional capabilities
+---------------------
+A stream declares each of these by having it; the Channel looks once per
+stream (``isinstance`` against the runtime-checkable protocols below),
+never per message:
+
+* :class:`SendsMany`: ``async send_many(frames)`` sends a list of frames
+  with fewer system calls, in order, as if by consecutive ``send`` calls
+  begun at once (cancellable only until the first is out). The Channel
+  uses it for bursts of stream items and falls back to one ``send`` per
+  frame, under a lock, otherwise.
+* :class:`ReceivesMany`: ``async recv_many(limit)`` returns the next frame
   plus whichever frames have already arrived behind it (at most
   ``limit``), blocking only for the first and cancel-safe like ``recv``;
   the runtime's reader then routes a burst per wake-up.
-* **Frames in parts (optional).** A stream whose ``parts`` attribute is
-  true also accepts, wherever it takes a frame, a ``list`` of bytes-like
-  parts: one frame whose parts travel without being joined (gathered
-  writes, zero-copy for large immutable ``bytes``), and which the peer's
-  ``recv()`` returns as a ``list`` of ``bytes``, one per part. Its size,
-  for ``max_frame`` and back-pressure, is the sum of its parts. The
-  Channel uses this so that a 1 MiB ``bytes`` value inside a message is
-  never copied into an encoded buffer on one side nor out of one on the
-  other (see ``Codec.encode_parts``). Streams without it never see a list.
+* :class:`TakesParts`: a stream whose ``parts`` attribute is ``True``
+  also accepts, wherever it takes a frame, a ``list`` of bytes-like parts
+  (see Frames): gathered writes, zero-copy for large immutable ``bytes``,
+  and the peer's ``recv()`` returns a ``list`` of ``bytes``, one per part.
+  Its size, for ``max_frame`` and back-pressure, is the sum of its parts.
+  The Channel uses this so that a 1 MiB ``bytes`` value inside a message
+  is never copied into an encoded buffer on one side nor out of one on
+  the other (see ``Codec.encode_parts``). Streams without it never see a
+  list.
+
+Shared pieces for transport authors (errors worded alike, ipc path
+claiming, a FIFO sender, a rendezvous accept queue, keepalive values)
+live in :mod:`tractor.transports._kit`.
 * **Limits.** A frame above ``max_frame`` (a peer claiming a 4 GiB frame)
   is refused with :class:`FrameTooLarge` and the connection dropped.
 """
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable, TYPE_CHECKING
+from typing import (
+    TYPE_CHECKING,
+    Literal,
+    Protocol,
+    Sequence,
+    Union,
+    runtime_checkable,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._addr import Addr
+
+#: A frame (see "Frames" above): bytes-like, or on a stream that
+#: :class:`TakesParts`, a list of bytes-like parts. ``recv`` returns
+#: ``bytes`` or ``bytearray`` (or a list of ``bytes``).
+Frame = Union[bytes, bytearray, memoryview, list]
 
 #: Default upper bound for one frame. Large enough for any sane message,
 #: small enough that a hostile length prefix cannot make us allocate GiBs.
 DEFAULT_MAX_FRAME = 64 * 1024 * 1024
 
 
-def frame_size(frame) -> int:
+def frame_size(frame: Frame) -> int:
     """Bytes in a frame, whole or in parts (see "Frames in parts")."""
     if type(frame) is list:
         return sum(map(len, frame))
@@ -122,15 +178,53 @@ class FrameStream(Protocol):
     #: the other side's address
     peer_addr: "Addr"
 
-    async def send(self, data: bytes) -> None:
+    async def send(self, data: Frame) -> None:
         """Send one frame. Blocks while the peer is not keeping up."""
 
-    async def recv(self) -> bytes:
+    async def recv(self) -> Frame:
         """Return the next whole frame; cancel-safe."""
 
     async def aclose(self) -> None:
-        """Close this side. Idempotent; the peer's ``recv`` then raises
+        """Close this side, delivering what was sent (bounded linger).
+        Idempotent; the peer's ``recv`` then raises
         :class:`TransportClosed`."""
+
+    def abort(self) -> None:
+        """Drop the connection now: no flush, no linger, no await.
+        Idempotent; pending and later calls on this side, and the peer's
+        ``recv``, raise :class:`TransportClosed`."""
+
+
+@runtime_checkable
+class SendsMany(Protocol):
+    """Optional capability: several frames per call."""
+
+    async def send_many(self, frames: Sequence[Frame]) -> None:
+        """Send ``frames`` in order, as consecutive ``send`` calls begun
+        at once would; cancellable only until the first is out."""
+
+
+@runtime_checkable
+class ReceivesMany(Protocol):
+    """Optional capability: a burst of frames per wake-up."""
+
+    async def recv_many(self, limit: int = 64) -> list[Frame]:
+        """The next frame and those already arrived behind it (at most
+        ``limit``); blocks only for the first; cancel-safe."""
+
+
+@runtime_checkable
+class TakesParts(Protocol):
+    """Optional capability: frames in parts (see "Frames")."""
+
+    #: ``True``: ``send`` takes a list of parts, ``recv`` may return one
+    parts: Literal[True]
+
+
+def takes_parts(stream: object) -> bool:
+    """Whether ``stream`` declares frames in parts (its ``parts`` is
+    ``True``, not merely present)."""
+    return isinstance(stream, TakesParts) and stream.parts is True
 
 
 @runtime_checkable

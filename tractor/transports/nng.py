@@ -42,7 +42,6 @@ it does over TCP.
 from __future__ import annotations
 
 import errno
-import math
 import os
 import socket
 
@@ -50,7 +49,6 @@ import pynng
 import trio
 from pynng import _nng
 from trio.lowlevel import (
-    cancel_shielded_checkpoint,
     checkpoint,
     checkpoint_if_cancelled,
     current_trio_token,
@@ -59,7 +57,15 @@ from trio.lowlevel import (
 )
 
 from ._addr import Addr, AddressError
-from ._base import DEFAULT_MAX_FRAME, FrameTooLarge, TransportClosed
+from ._base import DEFAULT_MAX_FRAME, TransportClosed
+from ._kit import (
+    RECONNECT_NEVER_MS,
+    YIELD_EVERY as _YIELD_EVERY,
+    AcceptQueue,
+    FifoSender,
+    release_ipc_path,
+    too_large_to_send,
+)
 
 _ffi = _nng.ffi
 _lib = _nng.lib
@@ -82,12 +88,10 @@ _BUFFER = 32
 # return to the scheduler at least once every this many operations that
 # completed without waiting, or every MiB copied (a 16 MiB frame is
 # milliseconds of memcpy), so a busy stream cannot starve other tasks
-_YIELD_EVERY = 32  # (each MiB of a frame counts as another 32)
+# (_kit.YIELD_EVERY; each MiB of a frame counts as another 32 of them)
 # aclose() stops waiting for queued frames to drain once the peer has taken
 # none for this long
 _LINGER_STALL = 0.2
-# a dialer whose peer left must never quietly redial (we close it anyway)
-_NO_RECONNECT_MS = 24 * 3600 * 1000
 # the rendezvous exchange is tiny; refuse anything bigger
 _CTRL_MAX = 4096
 _HELLO = b'tractor-nng/1 pair'
@@ -167,7 +171,7 @@ async def _recv_ctrl(sock) -> bytes:
             await wait_readable(fd)
 
 
-class NNGFrameStream:
+class NNGFrameStream(FifoSender):
     """A FrameStream over one pair0 socket with exactly one peer pipe."""
 
     def __init__(
@@ -257,20 +261,37 @@ class NNGFrameStream:
         return self._error or TransportClosed(f'{self} is closed')
 
     # -- sending -------------------------------------------------------
-    # A frame nng can queue at once is sent with no await in between;
-    # senders that must wait for room queue on ``_send_lock`` (FIFO), and
-    # nobody takes the fast path while anyone is queued, so the frames of
-    # one ``send_many`` are never overtaken.
-    def _check(self, frames) -> None:
+    # send/send_many: see _kit.FifoSender (send now, or queue behind a
+    # FIFO lock); these are its three steps.
+    def _check_frames(self, frames) -> None:
         if self._closed or self._peer_gone:
             raise self._gone()
         mf = self.max_frame
         for data in frames:
+            if len(data) > mf:
+                raise too_large_to_send(len(data), mf)
+
+    def _send_ready(self, frames) -> int:
+        """Send frames from the first on while nng queues them at
+        once; returns how many went out."""
+        h = self._h
+        cost = 0
+        rv = 0
+        i = 0
+        for data in frames:
+            if type(data) is not bytes:  # cffi takes no bytearray
+                data = bytes(data)
             n = len(data)
-            if n > mf:
-                raise FrameTooLarge(
-                    f'frame of {n} bytes exceeds max_frame={mf}; '
-                    f'nothing was sent')
+            rv = _nng_send(h, data, n, _NONBLOCK)
+            if rv:
+                break
+            i += 1
+            cost += 1 + (n >> 15)
+        self._nsent += i
+        self._wcount += cost
+        if rv and rv != _EAGAIN:
+            raise self._failed(rv, 'send')
+        return i
 
     async def _send_waiting(self, frames, i: int) -> None:
         """Send ``frames[i:]`` in order, waiting for room (the caller holds
@@ -283,7 +304,7 @@ class NNGFrameStream:
             if self._closed or self._peer_gone:
                 raise self._gone()
             data = frames[i]
-            if not isinstance(data, (bytes, bytearray)):
+            if type(data) is not bytes:  # cffi takes no bytearray
                 data = bytes(data)
             rv = _nng_send(h, data, len(data), _NONBLOCK)
             if rv == 0:
@@ -300,55 +321,6 @@ class NNGFrameStream:
                     await wait_readable(sfd)
             except (trio.ClosedResourceError, OSError):
                 pass  # woken by close or peer loss: re-check
-
-    async def send(self, data) -> None:
-        # No yield to the scheduler before the frame is queued: frames of
-        # concurrent senders must go out in the order their sends began
-        # (the Channel's batching relies on it); see send_many.
-        await self.send_many((data,))
-
-    async def _yield_sometimes(self) -> None:
-        """Let other tasks run once every ``_YIELD_EVERY`` sends that did
-        not have to wait; shielded, as the frames are already out."""
-        if self._wcount >= _YIELD_EVERY:
-            self._wcount = 0
-            await cancel_shielded_checkpoint()
-
-    async def send_many(self, frames) -> None:
-        """Send several frames in order with one call: as many as nng can
-        queue go out at once. Cancellable until the first frame is out."""
-        await checkpoint_if_cancelled()
-        self._check(frames)
-        nf = len(frames)
-        lock = self._send_lock
-        i = 0
-        if not lock.locked():
-            h = self._h
-            cost = 0
-            rv = 0
-            for data in frames:
-                if not isinstance(data, (bytes, bytearray)):
-                    data = bytes(data)
-                n = len(data)
-                rv = _nng_send(h, data, n, _NONBLOCK)
-                if rv:
-                    break
-                i += 1
-                cost += 1 + (n >> 15)
-            self._nsent += i
-            self._wcount += cost
-            if i == nf:
-                await self._yield_sometimes()
-                return
-            if rv != _EAGAIN:
-                raise self._failed(rv, 'send')
-            lock.acquire_nowait()
-        else:
-            await lock.acquire()
-        try:
-            await self._send_waiting(frames, i)
-        finally:
-            lock.release()
 
     # -- receiving -----------------------------------------------------
     async def recv(self) -> bytes:
@@ -428,6 +400,11 @@ class NNGFrameStream:
             await trio.sleep(delay)
             delay = min(delay * 2, 0.01)
 
+    def abort(self) -> None:
+        """Close now, without waiting for queued frames to reach the OS
+        (nng discards them)."""
+        self._close_now(TransportClosed(f'{self} was aborted'))
+
     async def aclose(self) -> None:
         if self._closed:
             await checkpoint()
@@ -451,8 +428,8 @@ class NNGListener:
         self._rfd = sock.recv_fd
         self.addr = addr
         self._closed = False
-        self._pending: dict[NNGFrameStream, float] = {}
-        self._ready: list[NNGFrameStream] = []
+        self._queue: AcceptQueue[NNGFrameStream] = AcceptQueue(
+            transport.handshake_timeout)
         self._wake: trio.CancelScope | None = None
 
     def __repr__(self) -> str:
@@ -463,9 +440,12 @@ class NNGListener:
         while True:
             if self._closed:
                 raise TransportClosed(f'{self} is closed')
-            if self._ready:
-                return self._ready.pop(0)
-            self._expire()
+            stream = self._queue.get()
+            if stream is not None:
+                return stream
+            for stream in self._queue.expire():
+                # the peer asked for a stream but never attached to it
+                stream.abort()
             try:
                 req = self._sock.recv(block=False)
             except pynng.TryAgain:
@@ -476,8 +456,7 @@ class NNGListener:
                 await self._serve(req)
                 continue
             # wait for a request, a pending peer to attach, or an expiry
-            deadline = min(self._pending.values(), default=math.inf)
-            with trio.CancelScope(deadline=deadline) as cs:
+            with trio.CancelScope(deadline=self._queue.deadline) as cs:
                 self._wake = cs
                 try:
                     await wait_readable(self._rfd)
@@ -485,16 +464,6 @@ class NNGListener:
                     pass
                 finally:
                     self._wake = None
-
-    def _expire(self) -> None:
-        if not self._pending:
-            return
-        now = trio.current_time()
-        for stream, deadline in list(self._pending.items()):
-            if deadline <= now:
-                del self._pending[stream]
-                stream._close_now(TransportClosed(
-                    'peer asked for a stream but never attached to it'))
 
     async def _serve(self, req: bytes) -> None:
         stream = None
@@ -510,17 +479,16 @@ class NNGListener:
         except _NNGError:
             # the requester is gone or stuck; it will time out
             if stream is not None:
-                stream._close_now()
+                stream.abort()
             return
         if stream is not None:
             # set before any pipe event can reach trio: those are only
             # delivered via run_sync_soon, after this task yields
             stream._on_connect = self._attached
-            self._pending[stream] = (trio.current_time()
-                                     + self._transport.handshake_timeout)
+            self._queue.add(stream)
 
     def _attached(self, stream: NNGFrameStream, pid: int) -> None:
-        if self._pending.pop(stream, None) is None:
+        if not self._queue.attached(stream):
             return
         try:
             pipe = stream._sock._pipes.get(pid)
@@ -529,7 +497,6 @@ class NNGListener:
                     pipe.remote_address, 'tcp', stream.peer_addr)
         except _NNGError:
             pass
-        self._ready.append(stream)
         if self._wake is not None:
             self._wake.cancel()
 
@@ -537,15 +504,10 @@ class NNGListener:
         if not self._closed:
             self._closed = True
             _close_sock(self._sock, self._rfd)
-            for stream in list(self._pending) + self._ready:
-                stream._close_now(TransportClosed(f'{self} was closed'))
-            self._pending.clear()
-            self._ready.clear()
+            for stream in self._queue.clear():
+                stream.abort()
             if self.addr.scheme == 'ipc':
-                try:
-                    os.unlink(self.addr.path)
-                except OSError:
-                    pass
+                release_ipc_path(self.addr.path)
         await checkpoint()
 
 
@@ -583,8 +545,8 @@ class NNGTransport:
             recv_buffer_size=self.buffer,
             send_buffer_size=self.buffer,
             recv_max_size=self.max_frame,
-            reconnect_time_min=_NO_RECONNECT_MS,
-            reconnect_time_max=_NO_RECONNECT_MS,
+            reconnect_time_min=RECONNECT_NEVER_MS,
+            reconnect_time_max=RECONNECT_NEVER_MS,
         )
         if scheme == 'tcp':
             try:
@@ -613,7 +575,7 @@ class NNGTransport:
                 reply = _REPLY_IPC + pair.path.encode()
         except BaseException:
             if stream is not None:
-                stream._close_now()
+                stream.abort()
             else:
                 sock.close()
             raise
@@ -693,7 +655,7 @@ class NNGTransport:
         try:
             stream._endpoint = await self._dial(sock, pair_url, addr)
         except BaseException:
-            stream._close_now()
+            stream.abort()
             raise
         if addr.scheme == 'tcp':
             try:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import errno
 import os
 import socket
-import stat
 import struct
 
 import trio
@@ -30,7 +29,15 @@ from trio.lowlevel import (
 )
 
 from ._addr import Addr
-from ._base import DEFAULT_MAX_FRAME, FrameTooLarge, TransportClosed
+from ._base import DEFAULT_MAX_FRAME, TransportClosed
+from ._kit import (
+    YIELD_EVERY as _YIELD_EVERY,
+    claim_ipc_path,
+    release_ipc_path,
+    set_tcp_keepalive,
+    too_large_received,
+    too_large_to_send,
+)
 
 _HDR = struct.Struct('!I')
 _HDR_SIZE = _HDR.size
@@ -42,21 +49,15 @@ _SMALL_READ = 1024
 # frames at most this long are copied together with their header into one
 # write; longer ones go out as header + payload without a copy
 _JOIN_BELOW = 64 * 1024
-# return to the scheduler at least once every this many operations that
-# completed without waiting, so a busy stream cannot starve other tasks;
-# shielded, because the frame is already taken or sent by then and a
-# cancellation there would lose it
-_YIELD_EVERY = 32
+# SO_LINGER on, 0 s: close() resets the connection (abort)
+_LINGER_NONE = struct.pack('ii', 1, 0)
 
-# TCP liveness: a dead host (no RST ever arrives) is noticed by keepalive
-# probes after ~5 s idle + 3 x 2 s. A hung-but-alive peer still ACKs, and a
-# dead host with data in flight is only given up after the kernel's
-# retransmission limit, so the Channel adds a heartbeat for both.
-# TCP_USER_TIMEOUT is deliberately not set: Linux also applies it to
-# zero-window probes, so it would reset a healthy connection whose reader
-# is merely slower than the timeout -- dropping data instead of applying
-# back-pressure.
-_KEEPIDLE, _KEEPINTVL, _KEEPCNT = 5, 2, 3
+# TCP liveness: keepalive (see _kit.KEEPALIVE) notices a dead host; the
+# Channel's heartbeat covers a hung peer and a dead host with data in
+# flight. TCP_USER_TIMEOUT is deliberately not set: Linux also applies it
+# to zero-window probes, so it would reset a healthy connection whose
+# reader is merely slower than the timeout -- dropping data instead of
+# applying back-pressure.
 
 _GONE_ERRNOS = {
     errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED, errno.ETIMEDOUT,
@@ -107,9 +108,7 @@ class SocketFrameStream:
     async def send(self, data) -> None:
         n = len(data)
         if n > self.max_frame:
-            raise FrameTooLarge(
-                f'frame of {n} bytes exceeds max_frame={self.max_frame}; '
-                f'nothing was sent')
+            raise too_large_to_send(n, self.max_frame)
         if n >= _JOIN_BELOW:
             await self._send_chunks((_pack_hdr(n), data), 1)
             return
@@ -148,9 +147,7 @@ class SocketFrameStream:
         for data in frames:
             n = len(data)
             if n > self.max_frame:
-                raise FrameTooLarge(
-                    f'frame of {n} bytes exceeds max_frame={self.max_frame};'
-                    f' nothing was sent')
+                raise too_large_to_send(n, self.max_frame)
             parts.append(_pack_hdr(n))
             parts.append(data)
         await self._send_chunks((b''.join(parts),), len(frames))
@@ -294,9 +291,7 @@ class SocketFrameStream:
             return None
         (n,) = _unpack_hdr(buf, pos)
         if n > self.max_frame:
-            err = FrameTooLarge(
-                f'peer {self.peer_addr} announced a frame of {n} bytes, '
-                f'over max_frame={self.max_frame}; connection dropped')
+            err = too_large_received(self.peer_addr, n, self.max_frame)
             self._close_now(err)
             raise err
         end = pos + _HDR_SIZE + n
@@ -381,6 +376,17 @@ class SocketFrameStream:
         self._close_now()
         await checkpoint()
 
+    def abort(self) -> None:
+        """Drop the connection now: what the kernel still holds for the
+        peer is discarded (a reset, where the socket has one), not sent."""
+        if not self._closed:
+            try:
+                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                      _LINGER_NONE)
+            except OSError:
+                pass
+        self._close_now(TransportClosed(f'{self} was aborted'))
+
 
 class SocketListener:
     def __init__(self, sock: socket.socket, addr: Addr, transport) -> None:
@@ -455,12 +461,7 @@ class TCPTransport:
     @staticmethod
     def _tune(sock: socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        for opt, val in (('TCP_KEEPIDLE', _KEEPIDLE),
-                         ('TCP_KEEPINTVL', _KEEPINTVL),
-                         ('TCP_KEEPCNT', _KEEPCNT)):
-            if hasattr(socket, opt):
-                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, opt), val)
+        set_tcp_keepalive(sock)
 
     def _addr(self, sockaddr) -> Addr:
         return Addr(self.name, 'tcp', host=sockaddr[0], port=sockaddr[1])
@@ -519,10 +520,7 @@ class UDSTransport(TCPTransport):
         return SocketFrameStream(conn, local, local, self.max_frame)
 
     def _cleanup(self, addr: Addr) -> None:
-        try:
-            os.unlink(addr.path)
-        except OSError:
-            pass
+        release_ipc_path(addr.path)
 
     async def connect(self, addr) -> SocketFrameStream:
         addr = Addr.parse(addr, self.name)
@@ -540,19 +538,7 @@ class UDSTransport(TCPTransport):
     async def listen(self, addr) -> SocketListener:
         addr = Addr.parse(addr, self.name)
         path = addr.path
-        if os.path.exists(path) and stat.S_ISSOCK(os.stat(path).st_mode):
-            # a socket file left by a dead process is stale; a live one is
-            # somebody's address
-            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                probe.connect(path)
-            except OSError:
-                os.unlink(path)
-            else:
-                raise OSError(errno.EADDRINUSE,
-                              f'{addr} is already being listened on')
-            finally:
-                probe.close()
+        claim_ipc_path(path, addr)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.bind(path)
