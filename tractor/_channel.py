@@ -150,8 +150,9 @@ class Channel:
         if takes_parts(stream) and hasattr(self.codec, 'encode_parts'):
             # large buffers travel as parts of their frame, uncopied (see
             # the codec and transport contracts)
-            self._encode = self.codec.encode_parts
-            self._decode_parts = self.codec.decode_parts
+            parts: Any = self.codec  # (has the optional part methods)
+            self._encode = parts.encode_parts
+            self._decode_parts = parts.decode_parts
         self.transport = transport or getattr(stream.local_addr,
                                               'transport', '')
         self.uid: Optional[tuple] = None

@@ -77,23 +77,32 @@ class ProcHandle:
         self._mp: Optional[mp.process.BaseProcess] = None
         self._trio: Optional[trio.Process] = None
 
+    def _trio_proc(self) -> trio.Process:
+        if self._trio is None:
+            raise RuntimeError(f'{self.name}: no process was started')
+        return self._trio
+
     @property
     def pid(self) -> int:
-        return (self._mp or self._trio).pid
+        pid = self._mp.pid if self._mp is not None else self._trio_proc().pid
+        assert pid is not None  # (started)
+        return pid
 
     @property
     def returncode(self) -> Optional[int]:
         if self._mp is not None:
             return self._mp.exitcode
-        return self._trio.returncode
+        return self._trio_proc().returncode
 
     async def wait(self) -> int:
         if self._mp is not None:
             if self._mp.exitcode is None:
                 await trio.lowlevel.wait_readable(self._mp.sentinel)
             self._mp.join()
-            return self._mp.exitcode
-        return await self._trio.wait()
+            code = self._mp.exitcode
+            assert code is not None  # (joined)
+            return code
+        return await self._trio_proc().wait()
 
     def kill(self) -> None:
         try:
@@ -115,18 +124,20 @@ async def start_process(name: str, method: str, config: dict) -> ProcHandle:
     config = dict(config)
     if method == 'trio':
         # the config (which holds the secret) goes through stdin, not argv
-        handle._trio = await trio.lowlevel.open_process(
+        proc = handle._trio = await trio.lowlevel.open_process(
             [sys.executable, '-m', 'tractor._child', name],
             stdin=subprocess.PIPE,
         )
+        stdin = proc.stdin
+        assert stdin is not None  # (a pipe was asked for)
         prep = mp_spawn.get_preparation_data(name)
         # multiprocessing refuses to pickle its AuthenticationString outside
         # of its own spawning; the child's prepare() wraps bytes again
         if 'authkey' in prep:
             prep['authkey'] = bytes(prep['authkey'])
         data = pickle.dumps(prep) + pickle.dumps(config)
-        await handle._trio.stdin.send_all(data)
-        await handle._trio.stdin.aclose()
+        await stdin.send_all(data)
+        await stdin.aclose()
     else:
         from ._child import mp_main
         proc = _mp_context(method).Process(

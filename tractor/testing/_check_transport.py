@@ -27,7 +27,7 @@ import random
 import struct
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Optional
 
 import trio
 import trio.testing
@@ -95,11 +95,11 @@ async def close_all(*things) -> None:
                 await thing.aclose()
 
 
-async def connect_accepted(listener: Listener, connect
-                           ) -> tuple[object, FrameStream]:
+async def connect_accepted(listener: Listener, connect: Callable[[], Any]
+                           ) -> tuple[Any, FrameStream]:
     """Run ``await connect()`` while accepting on ``listener``: returns
     ``(what connect returned, the accepted stream)``."""
-    server = None
+    server: Optional[FrameStream] = None
     try:
         async with trio.open_nursery() as n:
             async def accept():
@@ -110,6 +110,7 @@ async def connect_accepted(listener: Listener, connect
     except BaseException:
         await close_all(server)
         raise
+    assert server is not None  # (the nursery waited for the accept)
     return client, server
 
 
@@ -491,7 +492,7 @@ async def _cancel_safety(ctx: _Ctx) -> None:
 
     async with ctx.pair() as (_, client, server):
         body = pattern(256 * 1024, 3)
-        completed = []
+        completed: list = []
         stalled = trio.Event()
 
         async def sender():
@@ -630,7 +631,7 @@ async def _abort(ctx: _Ctx) -> None:
     and the peer's recv with TransportClosed at once; it is idempotent,
     and aclose() after it is harmless"""
     async with ctx.pair() as (_, client, server):
-        errors = {}
+        errors: dict = {}
         async with trio.open_nursery() as n:
             n.start_soon(_recv_failure, client, errors)
             await trio.testing.wait_all_tasks_blocked()
@@ -706,7 +707,7 @@ async def _recv_many(ctx: _Ctx) -> None:
             raise _Skip('no recv_many (optional)')
         frames = [pattern(n % 300, n) for n in range(500)] + \
             [pattern(MiB, 9)]
-        got = []
+        got: list = []
         async with trio.open_nursery() as n:
             async def send_all():
                 for f in frames:

@@ -228,8 +228,9 @@ def _fallback_host(bound: Addr) -> str:
         fam = socket.AF_INET6 if v6 else socket.AF_INET
         for *_, sockaddr in socket.getaddrinfo(socket.gethostname(), None,
                                                fam):
-            if not _is_loopback(sockaddr[0]):
-                return sockaddr[0]
+            host = str(sockaddr[0])
+            if not _is_loopback(host):
+                return host
     except OSError:
         pass
     return '::1' if v6 else '127.0.0.1'
