@@ -6,6 +6,7 @@ and :mod:`tractor.transports._addr` for the address format.
 from ._base import (
     DEFAULT_MAX_FRAME,
     FrameTooLarge,
+    HandshakeError,
     Listener,
     FrameStream,
     Transport,
@@ -38,7 +39,7 @@ async def listen(addr, transport: str = 'tcp') -> Listener:
 
 __all__ = [
     'Addr', 'AddressError', 'DEFAULT_MAX_FRAME', 'ENTRY_POINT_GROUP',
-    'FrameTooLarge', 'Listener', 'FrameStream', 'Transport', 'TransportClosed',
+    'FrameTooLarge', 'HandshakeError', 'Listener', 'FrameStream', 'Transport', 'TransportClosed',
     'TransportError', 'UnknownTransport', 'available_transports', 'connect',
     'frame_size',
     'get_transport', 'listen', 'register_transport', 'runtime_dir',

@@ -30,7 +30,12 @@ from trio.lowlevel import (
 )
 
 from ._addr import Addr
-from ._base import DEFAULT_MAX_FRAME, FrameTooLarge, TransportClosed
+from ._base import (
+    DEFAULT_MAX_FRAME,
+    FrameTooLarge,
+    HandshakeError,
+    TransportClosed,
+)
 
 _HDR = struct.Struct('!I')
 _HDR_SIZE = _HDR.size
@@ -294,9 +299,12 @@ class SocketFrameStream:
             return None
         (n,) = _unpack_hdr(buf, pos)
         if n > self.max_frame:
-            err = FrameTooLarge(
-                f'peer {self.peer_addr} announced a frame of {n} bytes, '
-                f'over max_frame={self.max_frame}; connection dropped')
+            from ._tls_tcp import tls_hint
+            hint = tls_hint(bytes(buf[pos:pos + 3]))
+            err = HandshakeError(f'peer {self.peer_addr}: {hint}') if hint \
+                else FrameTooLarge(
+                    f'peer {self.peer_addr} announced a frame of {n} bytes, '
+                    f'over max_frame={self.max_frame}; connection dropped')
             self._close_now(err)
             raise err
         end = pos + _HDR_SIZE + n
@@ -355,15 +363,17 @@ class SocketFrameStream:
                 exc = _closed_error(err, f'connection to {self.peer_addr} lost')
                 self._close_now(exc)
                 raise exc from None
-            # got == 0: orderly EOF
-            pending = len(self._rbuf) - self._rpos
-            if self._big is not None or pending:
-                msg = 'peer closed the connection in the middle of a frame'
-            else:
-                msg = f'peer {self.peer_addr} closed the connection'
-            exc = TransportClosed(msg)
-            self._close_now(exc)
-            raise exc
+            self._eof()  # got == 0: orderly EOF
+
+    def _eof(self) -> None:
+        pending = len(self._rbuf) - self._rpos
+        if self._big is not None or pending:
+            msg = 'peer closed the connection in the middle of a frame'
+        else:
+            msg = f'peer {self.peer_addr} closed the connection'
+        exc = TransportClosed(msg)
+        self._close_now(exc)
+        raise exc
 
     # -- closing -------------------------------------------------------
     def _close_now(self, err: TransportClosed | None = None) -> None:
@@ -449,6 +459,11 @@ class TCPTransport:
     name = 'tcp'
     schemes = ('tcp',)
 
+    #: key material (:class:`tractor._tls.Keys`) when this transport
+    #: speaks TLS (see :mod:`._tls_tcp`); set for the whole process, like
+    #: ``max_frame``, by the tree's ``tls=`` option
+    tls = None
+
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         self.max_frame = max_frame
 
@@ -465,10 +480,17 @@ class TCPTransport:
     def _addr(self, sockaddr) -> Addr:
         return Addr(self.name, 'tcp', host=sockaddr[0], port=sockaddr[1])
 
-    def _wrap(self, conn, local: Addr, peer) -> SocketFrameStream:
+    def _wrap(self, conn, local: Addr, peer,
+              server_side: bool = True) -> SocketFrameStream:
         self._tune(conn)
-        return SocketFrameStream(conn, self._addr(conn.getsockname()),
-                               self._addr(peer), self.max_frame)
+        args = (conn, self._addr(conn.getsockname()), self._addr(peer),
+                self.max_frame)
+        if self.tls is not None:
+            from ._tls_tcp import TLSFrameStream
+            return TLSFrameStream(
+                *args, context=self.tls.ssl_context(server_side),
+                server_side=server_side)
+        return SocketFrameStream(*args)
 
     def _cleanup(self, addr: Addr) -> None:
         pass
@@ -487,7 +509,14 @@ class TCPTransport:
                 raise TransportClosed(
                     f'cannot connect to {addr}: {err.strerror or err}') from None
             raise
-        return self._wrap(sock, addr, sock.getpeername())
+        stream = self._wrap(sock, addr, sock.getpeername(), False)
+        if self.tls is not None:
+            try:
+                await stream.handshake()
+            except BaseException:
+                stream._close_now()
+                raise
+        return stream
 
     async def listen(self, addr) -> SocketListener:
         addr = Addr.parse(addr, self.name)
