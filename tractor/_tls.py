@@ -328,6 +328,30 @@ class Keys:
             got = self._cache['pem'] = tuple(texts)
         return got
 
+    def cert_name(self) -> str:
+        """The (first DNS, else common) name in our certificate."""
+        got = self._cache.get('name')
+        if got is None:
+            got = CERT_NAME
+            try:
+                from cryptography import x509
+                from cryptography.x509.oid import NameOID
+            except ImportError:
+                pass
+            else:
+                with open(self.paths()[1], 'rb') as f:
+                    cert = x509.load_pem_x509_certificate(f.read())
+                try:
+                    san = cert.extensions.get_extension_for_class(
+                        x509.SubjectAlternativeName).value
+                    got = san.get_values_for_type(x509.DNSName)[0]
+                except (x509.ExtensionNotFound, IndexError):
+                    cn = cert.subject.get_attributes_for_oid(
+                        NameOID.COMMON_NAME)
+                    got = cn[0].value if cn else CERT_NAME
+            self._cache['name'] = got
+        return got
+
     def curve(self) -> tuple[bytes, bytes]:
         """``(public, secret)`` CURVE keys, 32 raw bytes each."""
         got = self._cache.get('curve')

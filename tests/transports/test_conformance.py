@@ -30,7 +30,7 @@ from tractor.transports import (
 )
 
 from ._helpers import (
-    RAW_TRANSPORTS,
+    raw_unfit,
     accept_from,
     close_all,
     connect_accepted,
@@ -47,9 +47,9 @@ MiB = 1024 * 1024
 
 
 def need_raw(addr: Addr) -> None:
-    if addr.transport not in RAW_TRANSPORTS:
-        pytest.skip(f'{addr.transport} is not a raw length-prefixed byte '
-                    f'stream; its frame-level cases are tested instead')
+    why = raw_unfit(addr)
+    if why:
+        pytest.skip(why)
 
 
 def pattern(n: int, seed: int = 0) -> bytes:

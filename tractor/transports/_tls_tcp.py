@@ -17,11 +17,14 @@ What TLS changes
   is cancellable only before its frame is encrypted (while waiting for a
   socket that was full), and shielded from there on, as the plain stream
   is after a frame's first byte.
-* **The handshake is lazy on the accepting side.** ``accept()`` returns
-  at once and the handshake runs in the first ``send``/``recv`` (the
-  Channel's handshake task, under its timeout), so one silent or slow
-  client cannot hold up the listener. The dialing side completes it in
-  ``connect()``.
+* **Both sides hand out authenticated streams only.** ``connect()``
+  returns once the handshake is done; ``accept()`` runs the handshakes of
+  all the peers it has taken side by side (each under
+  ``HANDSHAKE_TIMEOUT``, at most ``MAX_PENDING`` at a time) and returns
+  the first to complete, so a silent or slow client never holds up the
+  others, and a refused one is logged at WARNING while the listener goes
+  on serving. Handshakes still pending when ``accept()`` returns resume
+  at its next call.
 * **Refusals say why.** A handshake failure is a :class:`HandshakeError`
   naming the cause: another CA, an expired or wrong-purpose certificate
   (ours, as the peer's alert tells, or theirs), or a peer speaking
@@ -31,24 +34,39 @@ What TLS changes
 from __future__ import annotations
 
 import ssl
+from collections import deque
 
 import trio
 from trio.lowlevel import wait_readable, wait_writable
 
+from ..log import get_logger
 from ._base import FrameTooLarge, HandshakeError, TransportClosed
 from .tcp import (
     _JOIN_BELOW,
     _READ_SIZE,
     SocketFrameStream,
+    SocketListener,
     _closed_error,
     _pack_hdr,
 )
+
+log = get_logger(__name__)
+
+#: seconds an accepted peer has to complete the TLS handshake
+HANDSHAKE_TIMEOUT = 10.0
+#: handshakes run at once by one listener; more peers wait in the
+#: kernel's accept queue
+MAX_PENDING = 256
 
 #: what a TLS record header starts with: handshake (22) or alert (21)
 #: content type, then major version 3
 _TLS_RECORD = (0x15, 0x16)
 #: the start of a plaintext tractor hello frame, past its length prefix
 _PLAIN_HELLO = b'TRACTOR\x01'
+#: a fatal protocol_version alert record: what we answer a peer that does
+#: not speak TLS when OpenSSL has no alert of its own to send, so that a
+#: plaintext tractor peer learns why it was dropped (see tls_hint)
+_ALERT_NOT_TLS = b'\x15\x03\x03\x00\x02\x02\x46'
 
 
 def tls_hint(head: bytes) -> str | None:
@@ -122,6 +140,7 @@ class TLSFrameStream(SocketFrameStream):
                 self._close_now(exc)
                 raise exc from None
             except HandshakeError as exc:
+                self._push_out()
                 self._close_now(exc)
                 raise
             self._shaken = True
@@ -158,9 +177,10 @@ class TLSFrameStream(SocketFrameStream):
             self._bio_in.write(raw)
 
     def _push_out(self) -> None:
-        """Best effort, never waiting: send what TLS queued (an alert)."""
-        out = self._bio_out.read()
-        if out:
+        """Best effort, never waiting: send the alert TLS queued, else one
+        saying we speak TLS (for a plaintext peer)."""
+        out = self._bio_out.read() or _ALERT_NOT_TLS
+        if not self._closed:
             try:
                 self._sock.send(out)
             except OSError:
@@ -279,3 +299,73 @@ class TLSFrameStream(SocketFrameStream):
             if not raw:
                 self._eof()
             self._bio_in.write(raw)
+
+
+class TLSListener(SocketListener):
+    """A :class:`SocketListener` whose ``accept()`` returns only peers that
+    completed the TLS handshake (see the module docstring)."""
+
+    def __init__(self, sock, addr, transport) -> None:
+        super().__init__(sock, addr, transport)
+        self._pending: dict[TLSFrameStream, float] = {}
+        self._ready: deque = deque()
+        self._scope: trio.CancelScope | None = None
+
+    def __repr__(self) -> str:
+        return f'<TLSListener {self.addr}>'
+
+    async def accept(self) -> TLSFrameStream:
+        while not self._ready:
+            if self._closed:
+                raise TransportClosed(f'{self} is closed')
+            async with trio.open_nursery() as n:
+                self._scope = n.cancel_scope
+                if len(self._pending) < MAX_PENDING:
+                    n.start_soon(self._take, n)
+                for stream, deadline in list(self._pending.items()):
+                    n.start_soon(self._shake, stream, deadline)
+            self._scope = None
+        return self._ready.popleft()
+
+    async def _take(self, nursery) -> None:
+        """Take new peers and start their handshakes."""
+        while len(self._pending) < MAX_PENDING:
+            try:
+                stream = await SocketListener.accept(self)
+            except TransportClosed:
+                nursery.cancel_scope.cancel()  # accept() raises it
+                return
+            deadline = trio.current_time() + HANDSHAKE_TIMEOUT
+            self._pending[stream] = deadline
+            nursery.start_soon(self._shake, stream, deadline)
+
+    async def _shake(self, stream: TLSFrameStream, deadline: float) -> None:
+        with trio.move_on_at(deadline) as too_slow:
+            try:
+                await stream.handshake()
+            except HandshakeError as err:
+                log.warning('refused connection from %s: %s',
+                            stream.peer_addr, err)
+            except TransportClosed as err:
+                log.info('connection from %s closed during the TLS '
+                         'handshake: %s', stream.peer_addr, err)
+            else:
+                del self._pending[stream]
+                self._ready.append(stream)
+                if self._scope is not None:
+                    self._scope.cancel()
+                return
+            del self._pending[stream]
+            return
+        if too_slow.cancelled_caught:
+            del self._pending[stream]
+            log.warning('refused connection from %s: no TLS handshake within '
+                        '%s s', stream.peer_addr, HANDSHAKE_TIMEOUT)
+            stream._close_now(HandshakeError('TLS handshake timed out'))
+
+    async def aclose(self) -> None:
+        for stream in list(self._pending) + list(self._ready):
+            stream._close_now()
+        self._pending.clear()
+        self._ready.clear()
+        await super().aclose()

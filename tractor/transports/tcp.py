@@ -398,6 +398,8 @@ class SocketListener:
         self._sock = sock
         self.addr = addr
         self._transport = transport
+        # TLS as it was when listening started, for every peer accepted
+        self._tls = getattr(transport, 'tls', None)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -425,7 +427,7 @@ class SocketListener:
                     raise TransportClosed(f'{self} is closed') from None
                 continue
             await cancel_shielded_checkpoint()
-            return self._transport._wrap(conn, self.addr, peer)
+            return self._transport._wrap(conn, self.addr, peer, self._tls)
 
     async def aclose(self) -> None:
         if self._closed:
@@ -480,15 +482,15 @@ class TCPTransport:
     def _addr(self, sockaddr) -> Addr:
         return Addr(self.name, 'tcp', host=sockaddr[0], port=sockaddr[1])
 
-    def _wrap(self, conn, local: Addr, peer,
+    def _wrap(self, conn, local: Addr, peer, tls=None,
               server_side: bool = True) -> SocketFrameStream:
         self._tune(conn)
         args = (conn, self._addr(conn.getsockname()), self._addr(peer),
                 self.max_frame)
-        if self.tls is not None:
+        if tls is not None:
             from ._tls_tcp import TLSFrameStream
             return TLSFrameStream(
-                *args, context=self.tls.ssl_context(server_side),
+                *args, context=tls.ssl_context(server_side),
                 server_side=server_side)
         return SocketFrameStream(*args)
 
@@ -509,8 +511,9 @@ class TCPTransport:
                 raise TransportClosed(
                     f'cannot connect to {addr}: {err.strerror or err}') from None
             raise
-        stream = self._wrap(sock, addr, sock.getpeername(), False)
-        if self.tls is not None:
+        tls = self.tls
+        stream = self._wrap(sock, addr, sock.getpeername(), tls, False)
+        if tls is not None:
             try:
                 await stream.handshake()
             except BaseException:
@@ -533,8 +536,10 @@ class TCPTransport:
             sock.close()
             raise
         host, port = sock.getsockname()[:2]
-        return SocketListener(sock, Addr(self.name, 'tcp', host=host,
-                                         port=port), self)
+        cls = SocketListener
+        if self.tls is not None:
+            from ._tls_tcp import TLSListener as cls
+        return cls(sock, Addr(self.name, 'tcp', host=host, port=port), self)
 
 
 class UDSTransport(TCPTransport):
@@ -544,7 +549,8 @@ class UDSTransport(TCPTransport):
     name = 'uds'
     schemes = ('ipc',)
 
-    def _wrap(self, conn, local: Addr, peer) -> SocketFrameStream:
+    def _wrap(self, conn, local: Addr, peer, tls=None) -> SocketFrameStream:
+        # local: no TLS (see tractor._tls)
         return SocketFrameStream(conn, local, local, self.max_frame)
 
     def _cleanup(self, addr: Addr) -> None:
