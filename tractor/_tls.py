@@ -384,13 +384,15 @@ def keys_for(config: TLSConfig | None) -> Keys | None:
     process that uses the same config."""
     if config is None:
         return None
-    keys = _keys.get(config)
+    # files left out come from the default directory as it is now
+    k = (config, default_dir())
+    keys = _keys.get(k)
     if keys is None:
-        keys = _keys[config] = Keys(config)
+        keys = _keys[k] = Keys(config)
     return keys
 
 
-_keys: dict[TLSConfig, Keys] = {}
+_keys: dict[tuple, Keys] = {}
 
 
 #: ``transport=`` suffixes that mean "this transport, secured": what the

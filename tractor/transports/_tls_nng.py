@@ -88,6 +88,6 @@ def plaintext_refused(what, err) -> HandshakeError | None:
             getattr(err, 'errno', None) == pynng._nng.lib.NNG_ECONNSHUT:
         return HandshakeError(
             f'{what} hung up during the connection handshake ({err}): it '
-            f'probably speaks TLS and this program does not; start every '
+            f'probably speaks TLS and this side does not; start every '
             f'program of the cluster with tls=True, or none of them')
     return None
