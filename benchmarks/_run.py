@@ -5,8 +5,10 @@
 
 ``workload`` is spawn, rpc, bidir, stream_small, stream_large, fanin or
 pipeline; ``variant`` a transport with its scheme (tcp, uds, nng+tcp,
-nng+ipc, zmq+tcp, zmq+ipc); with ``--floor`` the workload runs over the
-variant's library directly (see :mod:`benchmarks._floor`) and ``codec`` is
+nng+ipc, zmq+tcp, zmq+ipc) or a secured one (tcp+tls, nng+tls,
+zmq+curve: that transport with ``tls=True``); with ``--floor`` the
+workload runs over the variant's library directly (see
+:mod:`benchmarks._floor`; secured variants have no floor) and ``codec`` is
 ignored. The pipeline's floors are not a transport's: they are
 ``pipeline mp.Queue`` and ``pipeline mp.Queue-batch64`` with ``--floor``
 (processes chained by ``multiprocessing.Queue``, one item or 64 per put).
@@ -40,7 +42,9 @@ def _free_port() -> int:
 def arbiter_addr(variant: str) -> str:
     """A private arbiter address of ``variant``'s kind, so concurrent runs
     (and other trees on this host) never meet."""
+    from tractor._tls import split_transport
     from tractor.transports import Addr, get_transport, runtime_dir
+    variant = split_transport(variant, None)[0]  # tcp+tls: a tcp address
     name, _, scheme = variant.partition('+')
     scheme = scheme or get_transport(name).schemes[0]
     if scheme == 'ipc':

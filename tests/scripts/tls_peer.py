@@ -1,6 +1,6 @@
 """Actor trees for tests/test_tls.py, run as a script.
 
-``python tls_peer.py listen TRANSPORT PORT [CA CERT KEY]``
+``python tls_peer.py listen TRANSPORT PORT (CA CERT KEY CURVE | plain)``
     a root actor (the arbiter) on ``127.0.0.1:PORT``, with TLS from the
     given files (``plain`` instead of CA: no TLS), logging at WARNING to
     stderr; prints ``ready`` once it serves, then sleeps until SIGINT.
@@ -40,9 +40,10 @@ def main() -> None:
         tractor.run(token_main, sys.argv[4], transport=transport,
                     arbiter_addr=arb, rpc_module_paths=[__name__])
     elif mode == 'listen':
-        files = sys.argv[4:7]
+        files = sys.argv[4:8]
         tls = (None if files[0] == 'plain' else
-               tractor.TLSConfig(ca=files[0], cert=files[1], key=files[2]))
+               tractor.TLSConfig(ca=files[0], cert=files[1], key=files[2],
+                                 curve=files[3]))
         try:
             tractor.run(listen_main, transport=transport, arbiter_addr=arb,
                         tls=tls, loglevel='warning')
