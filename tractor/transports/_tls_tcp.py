@@ -20,7 +20,8 @@ What TLS changes
 * **Both sides hand out authenticated streams only.** ``connect()``
   returns once the handshake is done; ``accept()`` runs the handshakes of
   all the peers it has taken side by side (each under
-  ``HANDSHAKE_TIMEOUT``, at most ``MAX_PENDING`` at a time) and returns
+  the tractor handshake's ``$TRACTOR_HANDSHAKE_TIMEOUT``, at most
+  ``MAX_PENDING`` at a time) and returns
   the first to complete, so a silent or slow client never holds up the
   others, and a refused one is logged at WARNING while the listener goes
   on serving. Handshakes still pending when ``accept()`` returns resume
@@ -37,13 +38,19 @@ import ssl
 from collections import deque
 
 import trio
-from trio.lowlevel import wait_readable, wait_writable
+from trio.lowlevel import (
+    checkpoint_if_cancelled,
+    wait_readable,
+    wait_writable,
+)
 
 from ..log import get_logger
 from ._base import FrameTooLarge, HandshakeError, TransportClosed
 from .tcp import (
     _JOIN_BELOW,
     _READ_SIZE,
+    _SMALL_READ,
+    _YIELD_EVERY,
     SocketFrameStream,
     SocketListener,
     _closed_error,
@@ -52,8 +59,6 @@ from .tcp import (
 
 log = get_logger(__name__)
 
-#: seconds an accepted peer has to complete the TLS handshake
-HANDSHAKE_TIMEOUT = 10.0
 #: handshakes run at once by one listener; more peers wait in the
 #: kernel's accept queue
 MAX_PENDING = 256
@@ -215,11 +220,7 @@ class TLSFrameStream(SocketFrameStream):
                                          f'lost')
                 self._close_now(exc)
                 raise exc from None
-            try:
-                await wait_readable(sock)
-            except (trio.ClosedResourceError, OSError) as err:
-                raise self._error or _closed_error(
-                    err, 'stream closed during recv') from None
+            await self._wait_readable()
 
     # -- the plain stream's I/O, over TLS ------------------------------
     async def _write(self, data, started: bool = False) -> None:
@@ -235,15 +236,10 @@ class TLSFrameStream(SocketFrameStream):
         try:
             self._tls.write(data)
         except ssl.SSLError as err:
-            exc = TransportClosed(f'TLS send to {self.peer_addr} failed: '
-                                  f'{err}')
-            self._close_now(exc)
-            raise exc from None
+            raise self._send_failed(err) from None
         await self._write_raw(self._bio_out.read())
 
     async def send(self, data) -> None:
-        # the plain stream's fast path writes the socket directly; here
-        # every write goes through _write, which encrypts
         n = len(data)
         if n > self.max_frame:
             raise FrameTooLarge(
@@ -251,19 +247,42 @@ class TLSFrameStream(SocketFrameStream):
                 f'nothing was sent')
         if n >= _JOIN_BELOW:
             await self._send_chunks((_pack_hdr(n), data), 1)
-        else:
+            return
+        if (self._writing or self._closed or not self._shaken or self._wfull
+                or self._wcount >= _YIELD_EVERY - 1):
             await self._send_chunks((_pack_hdr(n) + data,), 1)
+            return
+        # fast path, as the plain stream's: nobody is writing, so encrypt
+        # and write right here
+        await checkpoint_if_cancelled()
+        try:
+            self._tls.write(_pack_hdr(n) + data)
+        except ssl.SSLError as err:
+            raise self._send_failed(err) from None
+        self._writing = True
+        try:
+            await self._write_raw(self._bio_out.read())
+            await self._flush_queue()
+        finally:
+            self._writer_left()
+        self._wcount += 1
+
+    def _send_failed(self, err: ssl.SSLError) -> TransportClosed:
+        exc = TransportClosed(f'TLS send to {self.peer_addr} failed: {err}')
+        self._close_now(exc)
+        return exc
 
     async def _fill(self) -> None:
         if not self._shaken:
             await self.handshake()
-        tls = self._tls
+        tls, bio = self._tls, self._bio_in
         while True:
             got = 0
             try:
                 if self._big is not None:
                     big = memoryview(self._big)
-                    while self._big_fill < len(big):
+                    while ((bio.pending or tls.pending())
+                           and self._big_fill < len(big)):
                         n = tls.read(len(big) - self._big_fill,
                                      big[self._big_fill:])
                         if not n:
@@ -272,14 +291,14 @@ class TLSFrameStream(SocketFrameStream):
                         got += n
                 else:
                     rbuf = self._rbuf
-                    while True:
+                    while bio.pending or tls.pending():
                         chunk = tls.read(_READ_SIZE)
                         if not chunk:
                             break
                         rbuf += chunk
                         got += len(chunk)
             except ssl.SSLWantReadError:
-                pass
+                pass  # the rest of a record is still on its way
             except ssl.SSLZeroReturnError:
                 if got:
                     return
@@ -295,10 +314,23 @@ class TLSFrameStream(SocketFrameStream):
                 raise exc from None
             if got:
                 return
+            if self._small_read:
+                # the last read was one small message (request/reply): the
+                # socket is most likely empty, so wait before trying
+                self._small_read = False
+                await self._wait_readable()
             raw = await self._read_raw()
             if not raw:
                 self._eof()
-            self._bio_in.write(raw)
+            self._small_read = len(raw) < _SMALL_READ
+            bio.write(raw)
+
+    async def _wait_readable(self) -> None:
+        try:
+            await wait_readable(self._sock)
+        except (trio.ClosedResourceError, OSError) as err:
+            raise self._error or _closed_error(
+                err, 'stream closed during recv') from None
 
 
 class TLSListener(SocketListener):
@@ -307,6 +339,9 @@ class TLSListener(SocketListener):
 
     def __init__(self, sock, addr, transport) -> None:
         super().__init__(sock, addr, transport)
+        # the bound on the whole tractor handshake bounds its TLS part
+        from .._channel import HANDSHAKE_TIMEOUT
+        self.handshake_timeout = HANDSHAKE_TIMEOUT
         self._pending: dict[TLSFrameStream, float] = {}
         self._ready: deque = deque()
         self._scope: trio.CancelScope | None = None
@@ -335,7 +370,7 @@ class TLSListener(SocketListener):
             except TransportClosed:
                 nursery.cancel_scope.cancel()  # accept() raises it
                 return
-            deadline = trio.current_time() + HANDSHAKE_TIMEOUT
+            deadline = trio.current_time() + self.handshake_timeout
             self._pending[stream] = deadline
             nursery.start_soon(self._shake, stream, deadline)
 
@@ -360,7 +395,7 @@ class TLSListener(SocketListener):
         if too_slow.cancelled_caught:
             del self._pending[stream]
             log.warning('refused connection from %s: no TLS handshake within '
-                        '%s s', stream.peer_addr, HANDSHAKE_TIMEOUT)
+                        '%s s', stream.peer_addr, self.handshake_timeout)
             stream._close_now(HandshakeError('TLS handshake timed out'))
 
     async def aclose(self) -> None:
