@@ -148,6 +148,16 @@ def _pem_key(key) -> bytes:
                              ser.NoEncryption())
 
 
+def _key_usage(**allowed):
+    """An X.509 key usage allowing only ``allowed``."""
+    from cryptography import x509
+    flags = dict.fromkeys((
+        'digital_signature', 'content_commitment', 'key_encipherment',
+        'data_encipherment', 'key_agreement', 'key_cert_sign', 'crl_sign',
+        'encipher_only', 'decipher_only'), False)
+    return x509.KeyUsage(**{**flags, **allowed})
+
+
 def make_ca(name: str = 'tractor cluster CA'):
     """A new self-signed CA: ``(certificate, private key)`` objects of
     ``cryptography``."""
@@ -167,11 +177,8 @@ def make_ca(name: str = 'tractor cluster CA'):
             .not_valid_after(now + _VALIDITY)
             .add_extension(x509.BasicConstraints(ca=True, path_length=0),
                            critical=True)
-            .add_extension(x509.KeyUsage(
-                digital_signature=False, content_commitment=False,
-                key_encipherment=False, data_encipherment=False,
-                key_agreement=False, key_cert_sign=True, crl_sign=True,
-                encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(_key_usage(key_cert_sign=True, crl_sign=True),
+                           critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(
                 key.public_key()), critical=False)
             .sign(key, hashes.SHA256()))
@@ -205,11 +212,8 @@ def issue(ca_cert, ca_key, *, not_before=None, not_after=None,
                 [x509.DNSName(CERT_NAME)]), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None),
                            critical=True)
-            .add_extension(x509.KeyUsage(
-                digital_signature=True, content_commitment=False,
-                key_encipherment=False, data_encipherment=False,
-                key_agreement=False, key_cert_sign=False, crl_sign=False,
-                encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(_key_usage(digital_signature=True),
+                           critical=True)
             .add_extension(x509.ExtendedKeyUsage(purposes), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
                 ca_key.public_key()), critical=False)

@@ -45,16 +45,14 @@ from trio.lowlevel import (
 )
 
 from ..log import get_logger
-from ._base import FrameTooLarge, HandshakeError, TransportClosed
+from ._base import HandshakeError, TransportClosed
 from .tcp import (
-    _JOIN_BELOW,
     _READ_SIZE,
     _SMALL_READ,
     _YIELD_EVERY,
     SocketFrameStream,
     SocketListener,
     _closed_error,
-    _pack_hdr,
 )
 
 log = get_logger(__name__)
@@ -239,24 +237,16 @@ class TLSFrameStream(SocketFrameStream):
             raise self._send_failed(err) from None
         await self._write_raw(self._bio_out.read())
 
-    async def send(self, data) -> None:
-        n = len(data)
-        if n > self.max_frame:
-            raise FrameTooLarge(
-                f'frame of {n} bytes exceeds max_frame={self.max_frame}; '
-                f'nothing was sent')
-        if n >= _JOIN_BELOW:
-            await self._send_chunks((_pack_hdr(n), data), 1)
-            return
+    async def _send_small(self, buf) -> None:
         if (self._writing or self._closed or not self._shaken or self._wfull
                 or self._wcount >= _YIELD_EVERY - 1):
-            await self._send_chunks((_pack_hdr(n) + data,), 1)
+            await self._send_chunks((buf,), 1)
             return
         # fast path, as the plain stream's: nobody is writing, so encrypt
         # and write right here
         await checkpoint_if_cancelled()
         try:
-            self._tls.write(_pack_hdr(n) + data)
+            self._tls.write(buf)
         except ssl.SSLError as err:
             raise self._send_failed(err) from None
         self._writing = True

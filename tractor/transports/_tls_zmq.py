@@ -127,4 +127,11 @@ def refused(ev: int, val: int, peer, curve: bool,
         return HandshakeError(
             f'{peer} dropped the connection during the CURVE handshake: it '
             f'holds another cluster\'s keys, or does not speak CURVE')
+    if tcp_up and ev == _EV_HS_FAILED_NO_DETAIL:
+        # a CURVE listener hangs up on a plaintext greeting, sometimes
+        # before its own greeting (the mismatch above) reaches us
+        return HandshakeError(
+            f'{peer} hung up during the ZMTP handshake: it probably speaks '
+            f'CURVE (tls=True) and this side does not; start every program '
+            f'of the cluster with tls=True, or none of them')
     return None

@@ -118,7 +118,10 @@ class SocketFrameStream:
         if n >= _JOIN_BELOW:
             await self._send_chunks((_pack_hdr(n), data), 1)
             return
-        buf = _pack_hdr(n) + data
+        await self._send_small(_pack_hdr(n) + data)
+
+    async def _send_small(self, buf) -> None:
+        """Send one small frame, header included."""
         if self._writing or self._closed or self._wcount >= _YIELD_EVERY - 1:
             await self._send_chunks((buf,), 1)
             return
