@@ -471,7 +471,7 @@ class ZMQFrameStream:
         if gone is not None and self._zs.gone is None:
             refused = None if self.connected else _tls_zmq.refused(
                 ev, val, self.peer_addr, self._curve,
-                self._peer_fd is not None)
+                self._peer_fd is not None and self.peer_addr.scheme == 'tcp')
             self._zs.gone = refused or TransportClosed(gone)
             self._zs.wake_all()
 
