@@ -9,10 +9,12 @@
 Every measurement runs in a fresh process (``python -m benchmarks._run
 <workload> <variant> <codec> ...``, which prints one JSON line), for every
 installed transport in each of its address variants (tcp, uds, nng+tcp,
-nng+ipc, zmq+tcp, zmq+ipc) and every codec. The markdown table goes to
-stdout, progress to stderr, every raw sample to
-``benchmarks/results/<timestamp>.json`` (``--json``), and a PNG chart
-beside it when matplotlib is installed (``--chart``). The exit status is 1
+nng+ipc, zmq+tcp, zmq+ipc) and every codec, against two floors where the
+library allows it: the library used naively (one message per call) and
+used well (a burst per call). The markdown table goes to stdout, progress
+to stderr, every raw sample to ``benchmarks/results/<timestamp>.json``
+(``--json``), and a PNG chart of the ratios to the floors beside it when
+matplotlib is installed (``--chart``). The exit status is 1
 if any measurement failed, 0 otherwise.
 
 Modules: :mod:`benchmarks._cli` (planning, running, exit status),

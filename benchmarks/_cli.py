@@ -24,10 +24,14 @@ from ._run import MARK
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
 
-WORKLOADS = ['spawn', 'rpc', 'bidir', 'stream_small', 'stream_large',
-             'fanin', 'pipeline', 'floor']
-DATA_WORKLOADS = ['rpc', 'bidir', 'stream_small', 'stream_large', 'fanin',
-                  'pipeline']
+WORKLOADS = ['spawn', 'spawn_many', 'memory', 'rpc', 'rpc_inflight',
+             'bidir', 'stream_small', 'stream_large', 'fanin', 'pipeline',
+             'floor']
+DATA_WORKLOADS = ['rpc', 'rpc_inflight', 'bidir', 'stream_small',
+                  'stream_large', 'fanin', 'pipeline']
+#: many actors at once: under the first codec and the default start method
+#: only (--quick: on the first transport variant only), no floor
+SCALE_WORKLOADS = ['spawn_many', 'memory']
 START_METHODS = ['forkserver', 'spawn', 'trio']
 
 #: the transport floor a workload is compared with, where it is not its
@@ -35,9 +39,15 @@ START_METHODS = ['forkserver', 'spawn', 'trio']
 #: (the pipeline's are not a transport's: see _floor.PIPELINE_FLOORS)
 TRANSPORT_FLOOR_OF = {'bidir': 'rpc', 'pipeline': None}
 
-#: workload -> (messages, warm-up), full and --quick (about 10-20x less)
+#: workload -> (messages, warm-up), full and --quick (about 10-20x less);
+#: rpc_inflight's count is its calls at each level of calls in flight,
+#: spawn_many's and memory's their actors (spawn_many's warm-up: cycles of
+#: one actor before, so the forkserver is up)
 COUNTS = {
+    'spawn_many': (500, 1),
+    'memory': (100, 0),
     'rpc': (2000, 200),
+    'rpc_inflight': (10_000, 200),
     'bidir': (2000, 200),
     'stream_small': (100_000, 0),
     'stream_large': (200, 0),
@@ -45,7 +55,10 @@ COUNTS = {
     'pipeline': (200_000, 0),
 }
 QUICK_COUNTS = {
+    'spawn_many': (50, 1),
+    'memory': (20, 0),
     'rpc': (200, 20),
+    'rpc_inflight': (1000, 20),
     'bidir': (200, 20),
     'stream_small': (10_000, 0),
     'stream_large': (20, 0),
@@ -126,13 +139,19 @@ def _spawn_methods(args, variants, variant, codec_index) -> list:
         return []
     if variant == variants[0]:
         return list(args.start_methods)
+    return [_default_method(args)]
+
+
+def _default_method(args) -> str:
+    """The platform's default start method, if asked for, else the first
+    one asked for."""
     from tractor._spawn import default_start_method
     dflt = default_start_method()
-    return [dflt if dflt in args.start_methods else args.start_methods[0]]
+    return dflt if dflt in args.start_methods else args.start_methods[0]
 
 
 def plan(args, variants: list, codecs: list) -> list:
-    from ._floor import PIPELINE_FLOORS, floor_library
+    from ._floor import BATCHED, PIPELINE_FLOORS, floor_library
     counts = QUICK_COUNTS if args.quick else COUNTS
     data = [w for w in DATA_WORKLOADS if w in args.workloads]
     floors = []
@@ -141,6 +160,7 @@ def plan(args, variants: list, codecs: list) -> list:
             f = TRANSPORT_FLOOR_OF.get(w, w)
             if f is not None and f not in floors:
                 floors.append(f)
+    scale = [w for w in SCALE_WORKLOADS if w in args.workloads]
     jobs = []
     if 'floor' in args.workloads and 'pipeline' in (data or DATA_WORKLOADS):
         # multiprocessing.Queue chains, transport-independent: measured
@@ -157,12 +177,21 @@ def plan(args, variants: list, codecs: list) -> list:
                 jobs.append(dict(workload=w, variant=v, codec='msgpack',
                                  floor=True, start_method=None, n=n,
                                  warmup=warm))
+                if w in BATCHED:
+                    jobs.append(dict(jobs[-1], batched=True))
         for ci, c in enumerate(codecs):
             if 'spawn' in args.workloads:
                 for m in _spawn_methods(args, variants, v, ci):
                     jobs.append(dict(workload='spawn', variant=v, codec=c,
                                      floor=False, start_method=m, n=0,
                                      warmup=0))
+            if ci == 0 and (v == variants[0] or not args.quick):
+                for w in scale:
+                    n, warm = counts[w]
+                    jobs.append(dict(workload=w, variant=v, codec=c,
+                                     floor=False,
+                                     start_method=_default_method(args),
+                                     n=n, warmup=warm))
             for w in data:
                 n, warm = counts[w]
                 jobs.append(dict(workload=w, variant=v, codec=c,
@@ -179,6 +208,8 @@ def job_argv(job: dict) -> list:
         argv += ['--start-method', job['start_method']]
     if job['floor']:
         argv.append('--floor')
+    if job.get('batched'):
+        argv.append('--batched')
     return argv
 
 
@@ -222,7 +253,12 @@ def _reap_group(pgid: int, grace: float = 1.0) -> bool:
     return False
 
 
-def run_job(job: dict, timeout: float) -> dict:
+def run_job(job: dict, timeout: float, log_path: str | None = None) -> dict:
+    """Run one measurement in a fresh process group; its sample. When it
+    fails or leaves processes behind, the last lines of its stderr go into
+    the sample and all of it to ``log_path`` (if given): with hundreds of
+    actors sharing that stderr, why one of them died is rarely in the
+    last lines."""
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join(
         [ROOT] + [p for p in env.get('PYTHONPATH', '').split(os.pathsep)
@@ -254,7 +290,7 @@ def run_job(job: dict, timeout: float) -> dict:
                 pass
             break
     if sample is None:
-        why = (f'timed out after {timeout:.0f}s' if timed_out else
+        why = (f'timed out after {timeout:g} s' if timed_out else
                f'exited {proc.returncode} without a result')
         sample = {'ok': False, 'error': why}
     elif sample.get('ok') and proc.returncode != 0:
@@ -265,6 +301,12 @@ def run_job(job: dict, timeout: float) -> dict:
         sample['stragglers_killed'] = True
     if not sample['ok'] or stragglers:
         sample['stderr_tail'] = err.splitlines()[-25:]
+        if log_path:
+            os.makedirs(os.path.dirname(os.path.abspath(log_path)),
+                        exist_ok=True)
+            with open(log_path, 'w') as f:
+                f.write(err)
+            sample['stderr_log'] = log_path
     return sample
 
 
@@ -279,14 +321,35 @@ def _describe(job: dict) -> str:
     w = job['workload']
     if job['start_method']:
         w += f"[{job['start_method']}]"
-    codec = 'floor' if job['floor'] else job['codec']
-    return f'{w:<20} {job["variant"]:<8} {codec:<8}'
+    if job['floor']:
+        codec = 'floor-batched' if job.get('batched') else 'floor'
+    else:
+        codec = job['codec']
+    return f'{w:<24} {job["variant"]:<8} {codec:<13}'
+
+
+def _slug(job: dict) -> str:
+    """A file name's worth of what a measurement is."""
+    codec = (('floor-batched' if job.get('batched') else 'floor')
+             if job['floor'] else job['codec'])
+    parts = [job['workload'], job['start_method'], job['variant'], codec]
+    return '-'.join(p for p in parts if p).replace('+', '_')
 
 
 def _brief(sample: dict) -> str:
     if not sample.get('ok'):
         return 'FAILED: ' + sample.get('error', '?')[:200]
     m = sample['metrics']
+    if 'calls_per_s_1' in m:
+        return '  '.join(f'{k[len("calls_per_s_"):]}: {v:,.0f}/s'
+                         for k, v in m.items()
+                         if k.startswith('calls_per_s_'))
+    if 'per_actor_ms' in m:
+        return (f"{m['count']} actors: {m['per_actor_ms']:.1f} ms each, "
+                f"teardown {m['teardown_ms']:.0f} ms")
+    if 'pss_mib' in m:
+        return (f"{m['count']} actors: PSS {m['pss_mib']:.1f} MiB, "
+                f"RSS {m['rss_mib']:.1f} MiB each")
     if 'p50_us' in m:
         return f"p50 {m['p50_us']:.1f} us  p99 {m['p99_us']:.1f} us"
     if 'spawn1_ms' in m:
@@ -320,7 +383,8 @@ def parse(argv=None):
                     help='fresh-process repeats per measurement '
                          '(default 3, 1 with --quick)')
     ap.add_argument('--quick', action='store_true',
-                    help='10-20x fewer messages and one repeat: a smoke '
+                    help='10-20x fewer messages, fewer actors for '
+                         'spawn_many and memory, and one repeat: a smoke '
                          'run of a few minutes')
     ap.add_argument('--timeout', type=float, default=None,
                     help='seconds one measurement may take (default 120, '
@@ -377,6 +441,7 @@ def main(argv=None) -> int:
     started = datetime.now()
     stamp = started.strftime('%Y%m%d-%H%M%S')
     json_path = args.json or os.path.join(RESULTS, f'{stamp}.json')
+    logs = os.path.splitext(json_path)[0] + '-stderr'
     results = [dict(job, samples=[]) for job in jobs]
     total = len(jobs) * args.repeat
     print(f'{total} measurements: {len(variants)} transport variants '
@@ -389,7 +454,8 @@ def main(argv=None) -> int:
     for rep in range(args.repeat):
         for res in results:
             k += 1
-            sample = run_job(res, args.timeout)
+            log = os.path.join(logs, f'{k:03d}-{_slug(res)}.stderr')
+            sample = run_job(res, args.timeout, log)
             sample['repeat'] = rep
             res['samples'].append(sample)
             note = ' (killed leftover processes)' if sample.get(
@@ -400,12 +466,15 @@ def main(argv=None) -> int:
             if not sample['ok']:
                 for line in sample.get('stderr_tail', [])[-8:]:
                     print(f'        | {line}', file=sys.stderr)
+            if 'stderr_log' in sample:
+                print(f'        all of its stderr: {sample["stderr_log"]}',
+                      file=sys.stderr)
     elapsed = time.perf_counter() - t_start
 
     default_method = default_start_method()
     rows = _report.summarize(results)
     target_results = _report.evaluate_targets(rows, default_method)
-    _report.CODEC_ORDER[:] = [_report.FLOOR] + codecs
+    _report.CODEC_ORDER[:] = [_report.FLOOR, _report.FLOOR_BATCHED] + codecs
     command = ['python', '-m', 'benchmarks'] + list(
         sys.argv[1:] if argv is None else argv)
     header = (f'tractor benchmarks, {started:%Y-%m-%d %H:%M}, '
@@ -414,6 +483,12 @@ def main(argv=None) -> int:
         header += (f'\n\n--quick: spawn measured under codec {codecs[0]} '
                    f'only, every start method on {variants[0]} and the '
                    f'default one elsewhere.')
+    scale = [w for w in SCALE_WORKLOADS if w in args.workloads]
+    if scale:
+        where = variants[0] if args.quick else 'every transport variant'
+        header += (f'\n\n{" and ".join(scale)}: under codec {codecs[0]} '
+                   f'and the {_default_method(args)} start method, on '
+                   f'{where}.')
     shown = [t for t in target_results if t['variant'] in variants]
     sys.stdout.write(_report.markdown(rows, shown, header))
     sys.stdout.flush()

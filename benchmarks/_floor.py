@@ -1,7 +1,7 @@
 """The floors: each transport's library used directly, no runtime, no envelope.
 
 Two processes, one connection (one per peer for fanin), one library call per
-message on each side:
+message on each side (the naive floor, ``floor`` in the table):
 
 ``trio`` (the floor of ``tcp`` and ``uds``)
     plain :class:`trio.SocketStream` over TCP or a Unix socket; a frame is a
@@ -17,11 +17,33 @@ message on each side:
     ``Again`` the socket's ``ZMQ_EVENTS`` is checked and ``zmq.FD`` waited on
     with ``trio.lowlevel.wait_readable`` (the edge-triggered protocol).
 
+The *batched* floors of stream_small and fanin (``--batched``,
+``floor-batched`` in the table) are the same libraries used well: the
+sender moves a burst of :data:`BATCH` messages per library call and the
+receiver takes everything that has arrived per call --
+
+``trio``
+    the burst's frames joined into one ``send_all``; the reader returns
+    every complete frame of its buffer at once.
+``nng``
+    the burst as one nng message of length-prefixed frames (nng has no
+    multipart messages), sent non-blocking; the reader drains with
+    ``recv(block=False)`` until ``TryAgain`` before it waits again.
+``zmq``
+    the burst as one zmq message of length-prefixed frames, sent with
+    ``NOBLOCK``; the reader drains ``recv(NOBLOCK)`` until ``Again``
+    before it waits again (``send_multipart``, one part per message, was
+    slower: see ``_MessagePair``).
+
+The rpc_inflight floor keeps 1, 8 or 64 requests outstanding on its one
+connection (a sliding window: a new request for every reply) while the
+peer answers each request as it comes.
+
 Small messages are :func:`benchmarks._workloads.small_msg` packed with
 msgpack (and unpacked on receipt) so every floor does the same encoding
 work; large ones are the raw 1 MiB payload. The parent process measures;
 the peers are ``python -m benchmarks._floor <lib> <addr> <workload> <n>
-<warmup>`` subprocesses.
+<warmup> [batched]`` subprocesses.
 
 The pipeline workload's floors are transport-independent
 (:func:`measure_pipeline`): what users write by hand today, a source and a
@@ -43,7 +65,7 @@ import uuid
 import msgpack
 import trio
 
-from ._workloads import LARGE, small_msg
+from ._workloads import INFLIGHT, LARGE, shares, small_msg
 
 #: transport variant -> (library, scheme)
 FLOOR_OF = {
@@ -59,12 +81,20 @@ FLOOR_OF = {
 NNG_BUFFER = 128
 ZMQ_HWM = 1000
 
+#: messages per library call in the batched floors: the runtime's own
+#: batch size (``BATCH_FRAMES`` in ``tractor/_channel.py``)
+BATCH = 64
+
 _HDR = struct.Struct('!I')
 _JOIN_BELOW = 64 * 1024
 _READ = 256 * 1024
 
 _GO = b'go'
 _BYE = b'bye'
+
+
+#: the workloads with a batched floor beside the naive one
+BATCHED = ('stream_small', 'fanin')
 
 
 def floor_library(variant: str):
@@ -77,7 +107,27 @@ def _ipc_path() -> str:
     return os.path.join(runtime_dir(), f'floor-{uuid.uuid4().hex[:10]}.sock')
 
 
+def _join(frames) -> bytes:
+    """Length-prefixed frames, one buffer: a burst for one library call."""
+    hdr = _HDR.pack
+    return b''.join([b for f in frames for b in (hdr(len(f)), f)])
+
+
+def _split(buf: bytes) -> list:
+    """The frames of a buffer :func:`_join` made."""
+    out = []
+    pos, end, unpack = 0, len(buf), _HDR.unpack_from
+    while pos < end:
+        (n,) = unpack(buf, pos)
+        pos += 4
+        out.append(buf[pos:pos + n])
+        pos += n
+    return out
+
+
 # -- the three libraries behind one tiny interface ----------------------
+# send/recv move one message per library call (the naive floors);
+# send_many/recv_many a burst per call (the batched floors).
 class TrioFramed:
     """Length-prefixed frames on a trio SocketStream."""
 
@@ -94,35 +144,65 @@ class TrioFramed:
             await self.stream.send_all(_HDR.pack(n))
             await self.stream.send_all(data)
 
+    async def send_many(self, frames: list) -> None:
+        await self.stream.send_all(_join(frames))
+
+    def _next_frame(self):
+        """The next complete frame of the buffer, or None."""
+        buf, pos = self.buf, self.pos
+        if len(buf) - pos < 4:
+            return None
+        (n,) = _HDR.unpack_from(buf, pos)
+        end = pos + 4 + n
+        if end > len(buf):
+            return None
+        frame = bytes(buf[pos + 4:end])
+        if end == len(buf):
+            buf.clear()
+            self.pos = 0
+        elif end > _READ:
+            del buf[:end]
+            self.pos = 0
+        else:
+            self.pos = end
+        return frame
+
     async def recv(self) -> bytes:
-        buf = self.buf
-        while True:
-            pos = self.pos
-            have = len(buf) - pos
-            if have >= 4:
-                (n,) = _HDR.unpack_from(buf, pos)
-                end = pos + 4 + n
-                if end <= len(buf):
-                    frame = bytes(buf[pos + 4:end])
-                    if end == len(buf):
-                        buf.clear()
-                        self.pos = 0
-                    elif end > _READ:
-                        del buf[:end]
-                        self.pos = 0
-                    else:
-                        self.pos = end
-                    return frame
+        while (frame := self._next_frame()) is None:
             data = await self.stream.receive_some(_READ)
             if not data:
                 raise EOFError('peer closed')
-            buf += data
+            self.buf += data
+        return frame
+
+    async def recv_many(self) -> list:
+        frames = [await self.recv()]
+        while (frame := self._next_frame()) is not None:
+            frames.append(frame)
+        return frames
 
     async def aclose(self) -> None:
         await self.stream.aclose()
 
 
-class NngPair:
+class _MessagePair:
+    """nng and zmq move whole messages: a burst goes as one message of
+    length-prefixed frames, and the reader takes every message that has
+    arrived (``_poll``, non-blocking) before it waits again. For zmq,
+    ``send_multipart`` with one part per message moved 1.5-2x fewer
+    messages a second here: each part is a libzmq call of its own."""
+
+    async def send_many(self, frames: list) -> None:
+        await self.send(_join(frames))
+
+    async def recv_many(self) -> list:
+        msgs = [await self.recv()]
+        while (m := self._poll()) is not None:
+            msgs.append(m)
+        return [f for m in msgs for f in _split(m)]
+
+
+class NngPair(_MessagePair):
     """A pynng Pair0: non-blocking first, pynng's async API on TryAgain."""
 
     def __init__(self, sock) -> None:
@@ -142,11 +222,17 @@ class NngPair:
         except self._again:
             return await self.sock.arecv()
 
+    def _poll(self):
+        try:
+            return self.sock.recv(block=False)
+        except self._again:
+            return None
+
     async def aclose(self) -> None:
         self.sock.close()
 
 
-class ZmqPair:
+class ZmqPair(_MessagePair):
     """A zmq PAIR: NOBLOCK, waiting on zmq.FD when the socket says so."""
 
     def __init__(self, sock) -> None:
@@ -177,6 +263,12 @@ class ZmqPair:
                 return self.sock.recv(zmq.NOBLOCK)
             except zmq.Again:
                 await self._wait(zmq.POLLIN)
+
+    def _poll(self):
+        try:
+            return self.sock.recv(self._zmq.NOBLOCK)
+        except self._zmq.Again:
+            return None
 
     async def aclose(self) -> None:
         self.sock.close(linger=1000)
@@ -273,7 +365,7 @@ async def dial(lib: str, addr: str):
 
 # -- the peer process ---------------------------------------------------
 async def peer(lib: str, addr: str, workload: str, n: int,
-               warmup: int) -> None:
+               warmup: int, batched: bool = False) -> None:
     s = await dial(lib, addr)
     await s.send(b'hi')  # the parent knows the peer is connected
     packb, unpackb = msgpack.packb, msgpack.unpackb
@@ -282,6 +374,24 @@ async def peer(lib: str, addr: str, workload: str, n: int,
         for _ in range(n + warmup):
             unpackb(await s.recv())
             await s.send(reply)
+    elif workload == 'rpc_inflight':
+        # answer each request as it comes, until the parent says bye
+        reply = packb(None)
+        while (req := await s.recv()) != _BYE:
+            unpackb(req)
+            await s.send(reply)
+        await s.aclose()
+        return
+    elif workload in ('stream_small', 'fanin') and batched:
+        assert await s.recv() == _GO
+        burst = []
+        for i in range(n):
+            burst.append(packb(small_msg(i)))
+            if len(burst) == BATCH:
+                await s.send_many(burst)
+                burst = []
+        if burst:
+            await s.send_many(burst)
     elif workload in ('stream_small', 'fanin'):
         assert await s.recv() == _GO
         for i in range(n):
@@ -300,14 +410,15 @@ async def peer(lib: str, addr: str, workload: str, n: int,
 
 
 # -- the measuring side -------------------------------------------------
-async def _start_peers(lib, scheme, workload, n, warmup, count):
+async def _start_peers(lib, scheme, workload, n, warmup, count, batched):
     procs, conns = [], []
     try:
         for _ in range(count):
             addr, accept = await listen(lib, scheme)
             procs.append(subprocess.Popen(
                 [sys.executable, '-m', 'benchmarks._floor', lib, addr,
-                 workload, str(n), str(warmup)]))
+                 workload, str(n), str(warmup)]
+                + (['batched'] if batched else [])))
             with trio.fail_after(30):
                 s = await accept()
                 assert await s.recv() == b'hi'
@@ -341,13 +452,20 @@ async def _finish(procs, conns) -> None:
         _kill(procs)
 
 
-async def measure(variant: str, workload: str, n: int, warmup: int = 0):
-    """Run one floor workload over ``variant``'s library; returns metrics."""
+async def measure(variant: str, workload: str, n: int, warmup: int = 0,
+                  batched: bool = False):
+    """Run one floor workload over ``variant``'s library; returns metrics.
+    ``batched``: the library used well (stream_small and fanin only)."""
     lib, scheme = FLOOR_OF[variant]
+    if batched and workload not in BATCHED:
+        raise ValueError(f'no batched floor for {workload!r}; only for '
+                         f'{", ".join(BATCHED)}')
+    if workload == 'rpc_inflight':
+        shares(n, max(INFLIGHT))  # enough calls for every level
     count = 2 if workload == 'fanin' else 1
     per_peer = n // count
     procs, conns = await _start_peers(lib, scheme, workload, per_peer,
-                                      warmup, count)
+                                      warmup, count, batched)
     try:
         packb, unpackb = msgpack.packb, msgpack.unpackb
         pc = time.perf_counter_ns
@@ -363,14 +481,22 @@ async def measure(variant: str, workload: str, n: int, warmup: int = 0):
                 unpackb(await s.recv())
                 lat.append(pc() - t0)
             out = latency_metrics(lat)
+        elif workload == 'rpc_inflight':
+            out = await _pipelined_calls(conns[0], n, warmup)
         elif workload in ('stream_small', 'fanin'):
             got = [0] * count
 
             async def drain(k, s):
                 c = 0
-                for _ in range(per_peer):
-                    unpackb(await s.recv())
-                    c += 1
+                if batched:
+                    while c < per_peer:
+                        for frame in await s.recv_many():
+                            unpackb(frame)
+                            c += 1
+                else:
+                    for _ in range(per_peer):
+                        unpackb(await s.recv())
+                        c += 1
                 got[k] = c
 
             t0 = time.perf_counter()
@@ -398,6 +524,32 @@ async def measure(variant: str, workload: str, n: int, warmup: int = 0):
         _kill(procs)
         raise
     await _finish(procs, conns)
+    return out
+
+
+async def _pipelined_calls(s, n: int, warmup: int) -> dict:
+    """``n`` request/reply pairs at each level of :data:`INFLIGHT`: that
+    many requests go out first, then every reply lets one more go until
+    ``n`` have been answered."""
+    packb, unpackb = msgpack.packb, msgpack.unpackb
+    for i in range(warmup):
+        await s.send(packb(small_msg(i)))
+        unpackb(await s.recv())
+    out = {'count': n}
+    for c in INFLIGHT:
+        t0 = time.perf_counter()
+        sent = 0
+        while sent < c:
+            await s.send(packb(small_msg(sent)))
+            sent += 1
+        for _ in range(n):
+            unpackb(await s.recv())
+            if sent < n:
+                await s.send(packb(small_msg(sent)))
+                sent += 1
+        dt = time.perf_counter() - t0
+        out[f'calls_per_s_{c}'] = n / dt
+        out[f'seconds_{c}'] = dt
     return out
 
 
@@ -498,4 +650,5 @@ def latency_metrics(ns: list) -> dict:
 
 if __name__ == '__main__':
     lib_, addr_, workload_, n_, warmup_ = sys.argv[1:6]
-    trio.run(peer, lib_, addr_, workload_, int(n_), int(warmup_))
+    trio.run(peer, lib_, addr_, workload_, int(n_), int(warmup_),
+             sys.argv[6:7] == ['batched'])

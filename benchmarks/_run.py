@@ -1,15 +1,18 @@
 """One measurement, in a fresh process; prints one JSON result line.
 
     python -m benchmarks._run <workload> <variant> <codec> [--n N]
-        [--warmup W] [--start-method M] [--floor]
+        [--warmup W] [--start-method M] [--floor [--batched]]
 
-``workload`` is spawn, rpc, bidir, stream_small, stream_large, fanin or
-pipeline; ``variant`` a transport with its scheme (tcp, uds, nng+tcp,
-nng+ipc, zmq+tcp, zmq+ipc) or a secured one (tcp+tls, nng+tls,
-zmq+curve: that transport with ``tls=True``); with ``--floor`` the
-workload runs over the variant's library directly (see
-:mod:`benchmarks._floor`; secured variants have no floor) and ``codec`` is
-ignored. The pipeline's floors are not a transport's: they are
+``workload`` is spawn, spawn_many, memory, rpc, rpc_inflight, bidir,
+stream_small, stream_large, fanin or pipeline; ``variant`` a transport with
+its scheme (tcp, uds, nng+tcp, nng+ipc, zmq+tcp, zmq+ipc) or a secured one
+(tcp+tls, nng+tls, zmq+curve: that transport with ``tls=True``); with
+``--floor`` the workload runs over the variant's library directly (see
+:mod:`benchmarks._floor`; ``--batched`` too: the library used well, a
+burst of messages per call; secured variants have no floor) and ``codec``
+is ignored. ``--n`` is the message or call count, or the number of actors
+for spawn_many and memory. The pipeline's floors are not a transport's:
+they are
 ``pipeline mp.Queue`` and ``pipeline mp.Queue-batch64`` with ``--floor``
 (processes chained by ``multiprocessing.Queue``, one item or 64 per put).
 
@@ -19,6 +22,7 @@ The last stdout line is ``BENCH_RESULT {json}``: ``{"ok": true,
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import os
@@ -54,34 +58,109 @@ def arbiter_addr(variant: str) -> str:
 
 
 # -- the runtime workloads (run inside the root actor) -------------------
-async def w_spawn(args):
+async def _start_many(an, k: int, prefix: str, func: str = 'noop') -> list:
+    """Start ``k`` actors at once in ``an``, each until it has answered
+    one call of ``func``; returns the answers."""
     import trio
-    import tractor
     from ._workloads import MODULE
+    answers = [None] * k
+
+    async def one(i):
+        portal = await an.start_actor(
+            f'{prefix}{i}', rpc_module_paths=[MODULE])
+        answers[i] = await portal.run(MODULE, func)
+    async with trio.open_nursery() as tn:
+        for i in range(k):
+            tn.start_soon(one, i)
+    return answers
+
+
+def _need_actors(args) -> None:
+    if args.n < 1:
+        raise ValueError(f'{args.workload} needs --n 1 or more (actors)')
+
+
+async def _spawn_cycle(k: int, prefix: str = 'spawn') -> tuple:
+    """Start ``k`` actors at once, each until it has answered one
+    ``noop`` call, then tear them all down; returns (ms up, ms down)."""
+    import tractor
     pc = time.perf_counter
+    gc.collect()
+    t0 = pc()
+    async with tractor.open_nursery() as an:
+        await _start_many(an, k, prefix)
+        t_up = pc()
+        await an.cancel()
+    t_down = pc()
+    return (t_up - t0) * 1e3, (t_down - t_up) * 1e3
 
-    async def cycle(k: int):
-        gc.collect()
-        t0 = pc()
-        async with tractor.open_nursery() as an:
-            async def one(i):
-                portal = await an.start_actor(
-                    f'spawn{i}', rpc_module_paths=[MODULE])
-                await portal.run(MODULE, 'noop')
-            async with trio.open_nursery() as tn:
-                for i in range(k):
-                    tn.start_soon(one, i)
-            t_up = pc()
-            await an.cancel()
-        t_down = pc()
-        return (t_up - t0) * 1e3, (t_down - t_up) * 1e3
 
-    cold, cold_down = await cycle(1)
-    up1, down1 = await cycle(1)
-    up8, down8 = await cycle(8)
+async def w_spawn(args):
+    cold, cold_down = await _spawn_cycle(1)
+    up1, down1 = await _spawn_cycle(1)
+    up8, down8 = await _spawn_cycle(8)
     return {'spawn1_ms': up1, 'spawn8_ms': up8, 'spawn1_cold_ms': cold,
             'teardown1_ms': down1, 'teardown8_ms': down8,
             'teardown1_cold_ms': cold_down}
+
+
+async def w_spawn_many(args):
+    """``n`` actors started at once, timed until every one has answered a
+    call, then their teardown. ``warmup`` cycles of one actor go first
+    (the first starts the forkserver), so the figure is a warm tree's."""
+    _need_actors(args)
+    for _ in range(args.warmup):
+        await _spawn_cycle(1, 'warm')
+    up, down = await _spawn_cycle(args.n, 'many')
+    return {'per_actor_ms': up / args.n, 'up_ms': up, 'teardown_ms': down,
+            'count': args.n}
+
+
+def smaps_rollup(pid) -> dict:
+    """``/proc/PID/smaps_rollup`` as ``{field: kB}`` (Linux 4.14 and
+    later): one read gives a process's RSS and PSS."""
+    path = f'/proc/{pid}/smaps_rollup'
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        raise RuntimeError(
+            f'{path} does not exist: the memory workload needs Linux 4.14 '
+            f'or later (leave memory out of --workloads elsewhere)'
+        ) from None
+    out = {}
+    for line in lines[1:]:  # the first line is the address range
+        key, _, rest = line.partition(':')
+        fields = rest.split()
+        if fields and fields[-1] == 'kB':
+            out[key] = int(fields[0])
+    return out
+
+
+async def w_memory(args):
+    """``n`` actors started at once; once every one has answered a call
+    (with its pid) and sits idle, the RSS and PSS of each from
+    ``/proc/PID/smaps_rollup``. PSS shares every page among the processes
+    mapping it, so it is what one more actor costs the machine, where
+    RSS counts the pages it shares with its forkserver siblings in full."""
+    import statistics
+    import tractor
+    _need_actors(args)
+    n = args.n
+    async with tractor.open_nursery() as an:
+        pids = await _start_many(an, n, 'idle', 'pid')
+        usage = [smaps_rollup(pid) for pid in pids]
+        root = smaps_rollup(os.getpid())
+        await an.cancel()
+    mib = 1024.0  # smaps counts kB (KiB)
+    pss = [u['Pss'] / mib for u in usage]
+    rss = [u['Rss'] / mib for u in usage]
+    uss = [(u['Private_Clean'] + u['Private_Dirty']) / mib for u in usage]
+    med = statistics.median
+    return {'pss_mib': med(pss), 'rss_mib': med(rss), 'uss_mib': med(uss),
+            'pss_mib_max': max(pss), 'rss_mib_max': max(rss),
+            'pss_mib_total': sum(pss), 'root_pss_mib': root['Pss'] / mib,
+            'root_rss_mib': root['Rss'] / mib, 'count': n}
 
 
 async def w_rpc(args):
@@ -102,6 +181,38 @@ async def w_rpc(args):
             lat.append(pc() - t0)
         await an.cancel()
     return latency_metrics(lat)
+
+
+async def w_rpc_inflight(args):
+    """Calls per second with 1, 8 and 64 calls outstanding on one portal:
+    that many tasks, each looping ``await portal.run(MODULE, 'noop')``,
+    share a total of ``n`` calls (the same total at every level)."""
+    import trio
+    import tractor
+    from ._workloads import INFLIGHT, MODULE, shares
+    split = {c: shares(args.n, c) for c in INFLIGHT}
+    out = {'count': args.n}
+    async with tractor.open_nursery() as an:
+        portal = await an.start_actor('rpc', rpc_module_paths=[MODULE])
+        run = portal.run
+        for _ in range(args.warmup):
+            await run(MODULE, 'noop')
+
+        async def caller(k):
+            for _ in range(k):
+                await run(MODULE, 'noop')
+
+        for c in INFLIGHT:
+            gc.collect()
+            t0 = time.perf_counter()
+            async with trio.open_nursery() as tn:
+                for k in split[c]:
+                    tn.start_soon(caller, k)
+            dt = time.perf_counter() - t0
+            out[f'calls_per_s_{c}'] = args.n / dt
+            out[f'seconds_{c}'] = dt
+        await an.cancel()
+    return out
 
 
 async def w_bidir(args):
@@ -244,7 +355,10 @@ async def w_pipeline(args):
 
 WORKLOADS = {
     'spawn': w_spawn,
+    'spawn_many': w_spawn_many,
+    'memory': w_memory,
     'rpc': w_rpc,
+    'rpc_inflight': w_rpc_inflight,
     'bidir': w_bidir,
     'stream_small': w_stream_small,
     'stream_large': w_stream_large,
@@ -267,8 +381,9 @@ def run_floor(args) -> dict:
     from . import _floor
     if args.workload == 'pipeline':
         return _floor.measure_pipeline(args.variant, args.n)
-    return trio.run(_floor.measure, args.variant, args.workload, args.n,
-                    args.warmup)
+    return trio.run(functools.partial(
+        _floor.measure, args.variant, args.workload, args.n, args.warmup,
+        batched=args.batched))
 
 
 def parse(argv=None):
@@ -280,6 +395,9 @@ def parse(argv=None):
     ap.add_argument('--warmup', type=int, default=0)
     ap.add_argument('--start-method', default=None)
     ap.add_argument('--floor', action='store_true')
+    ap.add_argument('--batched', action='store_true',
+                    help="with --floor: the library used well, a burst of "
+                         "messages per library call (stream_small, fanin)")
     return ap.parse_args(argv)
 
 

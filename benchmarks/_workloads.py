@@ -6,6 +6,8 @@ sides of every comparison build exactly the same messages.
 """
 from __future__ import annotations
 
+import os
+
 import tractor
 
 #: the module path child actors are asked to expose
@@ -13,6 +15,10 @@ MODULE = __name__
 
 #: one MiB, the stream_large message size
 LARGE = 1024 * 1024
+
+#: calls outstanding on one portal in the rpc_inflight workload (and the
+#: requests its floor keeps outstanding on one connection)
+INFLIGHT = (1, 8, 64)
 
 _LARGE_BYTES = b'x' * LARGE
 _LARGE_STR = 'x' * LARGE
@@ -24,6 +30,15 @@ def small_msg(seq: int) -> dict:
             'side': 'buy'}
 
 
+def shares(n: int, k: int) -> list:
+    """``n`` calls split between ``k`` callers as evenly as they go; every
+    caller gets at least one, so ``k`` calls really are outstanding."""
+    if n < k:
+        raise ValueError(f'{n} calls cannot keep {k} outstanding: give '
+                         f'--n {k} or more')
+    return [n // k + (i < n % k) for i in range(k)]
+
+
 def large_payload(codec: str):
     """1 MiB: bytes, or a str under codecs that cannot carry bytes (json)."""
     return _LARGE_STR if codec == 'json' else _LARGE_BYTES
@@ -33,6 +48,12 @@ def large_payload(codec: str):
 async def noop() -> None:
     """The rpc workload's target, and the spawn workload's first reply."""
     return None
+
+
+async def pid() -> int:
+    """The actor's process id: the memory workload reads the process's
+    ``/proc/PID/smaps_rollup`` from the parent."""
+    return os.getpid()
 
 
 async def stream_small(n: int):

@@ -50,6 +50,15 @@ def test_bad_heartbeat_variable_is_named(value):
     assert 'positive number of seconds' in proc.stderr
 
 
+@pytest.mark.parametrize('value', ['many', '0', '-3'])
+def test_bad_spawn_concurrency_is_named(value):
+    proc = run_python(['-c', 'import tractor'], timeout=30,
+                      env=python_env(TRACTOR_SPAWN_CONCURRENCY=value))
+    assert proc.returncode != 0
+    assert f'$TRACTOR_SPAWN_CONCURRENCY={value!r}' in proc.stderr
+    assert 'at least 1' in proc.stderr
+
+
 def test_missing_backend_says_what_to_install():
     reg = PluginRegistry('transport', 'tractor.no_such_group', {
         'nng': 'no_such_module_for_tractor_tests:Thing',

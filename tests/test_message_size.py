@@ -54,6 +54,14 @@ async def stream_then_big(n: int):
     yield payload(n)
 
 
+async def run_with_big_middle(n: int):
+    # three items sent without yielding: one run, its middle item alone
+    # over max_frame (a list: not sent on its own like bulky bytes)
+    yield 'first'
+    yield list(range(n))
+    yield 'last'
+
+
 def make_nested(depth: int):
     return nested(depth)
 
@@ -143,6 +151,26 @@ def test_too_large_result_is_a_remote_error(transport, codec, arb_addr):
         assert err.type is tractor.MessageTooLarge, err
         assert err.actor_uid[0] == 'callee'
         check_too_large(err, size)
+
+
+def test_too_large_item_inside_a_run(transport, codec, arb_addr):
+    """Stream items sent in one go travel as one run; one of them alone
+    over max_frame fails as if it had been sent alone: the items before it
+    arrive, then its error, and none of the items after it."""
+    async def body(portal):
+        got = []
+        with pytest.raises(tractor.RemoteActorError) as info:
+            async with portal.open_stream_from(
+                    __name__, 'run_with_big_middle', n=600_000) as stream:
+                async for item in stream:
+                    got.append(item)
+        return got, info.value, await portal.run(__name__, 'ok')
+
+    got, err, after = run(lambda: with_callee(body), transport, codec,
+                          arb_addr, max_frame=LIMIT)
+    assert got == ['first']
+    assert err.type is tractor.MessageTooLarge, err
+    assert after == 'still serving'
 
 
 def test_max_frame_option_raises_the_limit(transport, codec, arb_addr):

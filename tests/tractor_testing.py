@@ -129,13 +129,18 @@ def kill_pids(pids) -> None:
             pass
 
 
-def python_env(**extra: str) -> dict:
+def python_env(**extra: str | None) -> dict:
     """The environment for a child ``python``: ours, with the repo first on
-    ``PYTHONPATH`` so scripts import this checkout's tractor."""
+    ``PYTHONPATH`` so scripts import this checkout's tractor, and
+    ``extra`` applied (None removes a variable)."""
     env = dict(os.environ)
     path = env.get('PYTHONPATH')
     env['PYTHONPATH'] = REPO + (os.pathsep + path if path else '')
-    env.update(extra)
+    for key, value in extra.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     return env
 
 

@@ -19,7 +19,7 @@ from ._exceptions import (
     RemoteActorError,
 )
 from ._portal import Portal, open_portal
-from ._root import open_root_actor, run, run_daemon
+from ._root import open_root_actor, run, run_arbiter, run_daemon
 from ._state import current_actor
 from ._strategies import one_for_all, one_for_one, rest_for_one
 from ._streaming import Context, MsgStream, context, stream
@@ -40,5 +40,6 @@ __all__ = [
     'TLSConfig', 'TLSError', 'TransportClosed', 'UnknownCodec', 'UnknownTransport', 'context',
     'current_actor', 'find_actor', 'get_arbiter', 'log', 'open_nursery',
     'open_portal', 'one_for_all', 'one_for_one', 'open_root_actor',
-    'rest_for_one', 'run', 'run_daemon', 'stream', 'wait_for_actor',
+    'rest_for_one', 'run', 'run_arbiter', 'run_daemon', 'stream',
+    'wait_for_actor',
 ]

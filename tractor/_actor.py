@@ -15,7 +15,7 @@ import sys
 import types
 import uuid
 from contextlib import asynccontextmanager
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import trio
 
@@ -38,6 +38,9 @@ from .codecs import CodecError
 from .log import get_logger
 from .transports import Addr, TransportClosed, get_transport
 from .transports._addr import advertised_addr
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .transports import Listener
 
 log = get_logger(__name__)
 
@@ -64,135 +67,7 @@ def _func_kind(fn) -> str:
     return _SYNC
 
 
-class _ActorLifecycle:
-    """Start-up and teardown, mixed into :class:`Actor` below."""
-
-    @asynccontextmanager
-    async def serving(self, accept_addr: Addr, *, listener=None):
-        """Run this actor's runtime around the block: listen on
-        ``accept_addr`` (or serve ``listener``, already bound there), serve
-        every channel, and on the way out -- normally, by an error or by a
-        cancel -- unregister, stop every task and channel and release the
-        listener. The block runs inside the actor's service nursery, so
-        ``actor.cancel()`` cancels it too; its own error leaves the block
-        as itself, not wrapped in an exception group."""
-        self._listener = listener
-        try:
-            async with trio.open_nursery() as service_n:
-                self._service_n = service_n
-                self._cancel_scope = service_n.cancel_scope
-                if self._listener is None:
-                    transport = get_transport(accept_addr.transport)
-                    self._listener = await transport.listen(accept_addr)
-                # listen on bind_addr, give others accept_addr: never a
-                # wildcard like 0.0.0.0 (see transports._addr)
-                self.bind_addr = self._listener.addr
-                self.accept_addr = advertised_addr(
-                    self.bind_addr, self.advertise_addr, self.arbiter_addr)
-                # answer liveness probes while user code holds the loop
-                # (before any hello goes out; see tractor._liveness)
-                await service_n.start(_liveness.serve, self.bind_addr)
-                service_n.start_soon(self._serve_listener, self._listener)
-                try:
-                    yield self
-                finally:
-                    with trio.CancelScope(shield=True):
-                        await self.unregister()
-                    service_n.cancel_scope.cancel()
-        except BaseExceptionGroup as eg:
-            exc = collapse(eg)
-            if exc is eg:
-                raise
-            raise exc from None
-        finally:
-            self._service_n = None
-            with trio.CancelScope(shield=True):
-                if self._listener is not None:
-                    await self._listener.aclose()
-                await self.unregister()
-
-    async def serve_as_child(self, accept_addr: Addr, parent_addr,
-                              ready_cid) -> None:
-        """A child's whole life: connect back to the parent, import the
-        modules it serves (an import error goes to the parent, which
-        raises it at spawn time), say ready, register, then serve until
-        cancelled or orphaned."""
-        async with self.serving(accept_addr):
-            self._parent_chan = await self.connect(parent_addr)
-            try:
-                self.load_modules()
-            except Exception as err:
-                await self._parent_chan.send(
-                    {'cid': ready_cid, 'error': pack_error(err, self.uid)})
-                # and wait for the parent to cancel us once it has read it:
-                # exiting sooner races our report against the parent's
-                # watch on our exit, and loses it outright on a transport
-                # that sends from threads of its own (zmq), which die with
-                # the process
-                with trio.move_on_after(REPORT_LINGER):
-                    await trio.sleep_forever()
-                return
-            await self._parent_chan.send(
-                {'cid': ready_cid, 'return': str(self.accept_addr)})
-            await self.register()
-            await trio.sleep_forever()
-
-    def _arbiter_is_parent(self) -> bool:
-        return (self._parent_chan is not None and self.arbiter_addr is not None
-                and str(self._parent_chan.raddr) == str(self.arbiter_addr))
-
-    async def _call_arbiter(self, method: str, **kw):
-        if self._arbiter_is_parent() and self._parent_chan.connected:
-            return await self.call(self._parent_chan, 'self', method, kw)
-        # a bare request on a fresh channel: needs no message loop, so it
-        # also works while this actor is tearing down
-        chan = await Channel.connect(
-            self.arbiter_addr, codec=self.codec, uid=self.uid,
-            secret=self.secret)
-        try:
-            return await request(chan, 'self', method, **kw)
-        finally:
-            with trio.CancelScope(shield=True):
-                await chan.aclose()
-
-    async def register(self) -> None:
-        if self.is_arbiter:
-            await self.register_actor(self.uid, str(self.accept_addr))
-            return
-        if self.arbiter_addr is None:
-            return
-        if not self._arbiter_is_parent() and self._service_n is not None:
-            # stay registered across arbiter restarts (see _registrar)
-            await self._service_n.start(keep_registered, self)
-            return
-        try:
-            with trio.fail_after(5):
-                await self._call_arbiter(
-                    'register_actor', uid=list(self.uid),
-                    addr=str(self.accept_addr))
-            self.registered = True
-        except (TransportClosed, OSError, trio.TooSlowError,
-                RemoteActorError) as err:
-            log.warning('%s could not register with the arbiter at %s: %s',
-                        self.uid, self.arbiter_addr, err)
-
-    async def unregister(self) -> None:
-        if self.registrar_scope is not None:
-            # leaving: the keeper must not register us again
-            self.registrar_scope.cancel()
-        if not self.registered:
-            return
-        self.registered = False
-        with trio.move_on_after(2):
-            try:
-                await self._call_arbiter('unregister_actor',
-                                         uid=list(self.uid))
-            except (TransportClosed, OSError, RemoteActorError) as err:
-                log.debug('unregister from %s failed: %s',
-                          self.arbiter_addr, err)
-
-
-class Actor(_ActorLifecycle):
+class Actor:
     """A process-local runtime: a listener, channels to peers, and the RPC
     tasks they request."""
 
@@ -242,9 +117,141 @@ class Actor(_ActorLifecycle):
         self._cancel_called = False
         self._cancel_scope: Optional[trio.CancelScope] = None
         self._parent_chan: Optional[Channel] = None
-        self._listener = None
+        self._listener: Optional[Listener] = None
         self.registered = False
         self.registrar_scope: Optional[trio.CancelScope] = None
+        self._spawn_slots: Optional[trio.CapacityLimiter] = None
+
+    def spawn_slots(self, n: int) -> trio.CapacityLimiter:
+        """The limit on this actor's children starting at once (shared
+        by all its nurseries; see ``_supervise.SPAWN_CONCURRENCY``)."""
+        if self._spawn_slots is None:
+            self._spawn_slots = trio.CapacityLimiter(n)
+        return self._spawn_slots
+
+    # -- start-up and teardown ------------------------------------------
+    @asynccontextmanager
+    async def serving(self, accept_addr: Addr, *, listener=None):
+        """Run this actor's runtime around the block: listen on
+        ``accept_addr`` (or serve ``listener``, already bound there), serve
+        every channel, and on the way out -- normally, by an error or by a
+        cancel -- unregister, stop every task and channel and release the
+        listener. The block runs inside the actor's service nursery, so
+        ``actor.cancel()`` cancels it too; its own error leaves the block
+        as itself, not wrapped in an exception group."""
+        self._listener = listener
+        try:
+            async with trio.open_nursery() as service_n:
+                self._service_n = service_n
+                self._cancel_scope = service_n.cancel_scope
+                if listener is None:
+                    transport = get_transport(accept_addr.transport)
+                    listener = self._listener = await transport.listen(
+                        accept_addr)
+                # listen on bind_addr, give others accept_addr: never a
+                # wildcard like 0.0.0.0 (see transports._addr)
+                self.bind_addr = listener.addr
+                self.accept_addr = advertised_addr(
+                    self.bind_addr, self.advertise_addr, self.arbiter_addr)
+                # answer liveness probes while user code holds the loop
+                # (before any hello goes out; see tractor._liveness)
+                await service_n.start(_liveness.serve, self.bind_addr)
+                service_n.start_soon(self._serve_listener, listener)
+                try:
+                    yield self
+                finally:
+                    with trio.CancelScope(shield=True):
+                        await self.unregister()
+                    service_n.cancel_scope.cancel()
+        except BaseExceptionGroup as eg:
+            exc = collapse(eg)
+            if exc is eg:
+                raise
+            raise exc from None
+        finally:
+            self._service_n = None
+            with trio.CancelScope(shield=True):
+                if self._listener is not None:
+                    await self._listener.aclose()
+                await self.unregister()
+
+    async def serve_as_child(self, accept_addr: Addr, parent_addr,
+                              ready_cid) -> None:
+        """A child's whole life: connect back to the parent, import the
+        modules it serves (an import error goes to the parent, which
+        raises it at spawn time), say ready, register, then serve until
+        cancelled or orphaned."""
+        async with self.serving(accept_addr):
+            self._parent_chan = await self.connect(parent_addr)
+            try:
+                self.load_modules()
+            except Exception as err:
+                await self._parent_chan.send(
+                    {'cid': ready_cid, 'error': pack_error(err, self.uid)})
+                # and wait for the parent to cancel us once it has read it:
+                # exiting sooner races our report against the parent's
+                # watch on our exit, and loses it outright on a transport
+                # that sends from threads of its own (zmq), which die with
+                # the process
+                with trio.move_on_after(REPORT_LINGER):
+                    await trio.sleep_forever()
+                return
+            await self._parent_chan.send(
+                {'cid': ready_cid, 'return': str(self.accept_addr)})
+            await self.register()
+            await trio.sleep_forever()
+
+    def _arbiter_is_parent(self) -> bool:
+        return (self._parent_chan is not None and self.arbiter_addr is not None
+                and str(self._parent_chan.raddr) == str(self.arbiter_addr))
+
+    async def _call_arbiter(self, method: str, **kw):
+        parent = self._parent_chan
+        if self._arbiter_is_parent() and parent and parent.connected:
+            return await self.call(parent, 'self', method, kw)
+        # a bare request on a fresh channel: needs no message loop, so it
+        # also works while this actor is tearing down
+        chan = await Channel.connect(
+            self.arbiter_addr, codec=self.codec, uid=self.uid,
+            secret=self.secret)
+        try:
+            return await request(chan, 'self', method, **kw)
+        finally:
+            with trio.CancelScope(shield=True):
+                await chan.aclose()
+
+    async def register(self) -> None:
+        if self.arbiter_addr is None:
+            return
+        if not self._arbiter_is_parent() and self._service_n is not None:
+            # stay registered across arbiter restarts (see _registrar)
+            await self._service_n.start(keep_registered, self)
+            return
+        try:
+            with trio.fail_after(5):
+                await self._call_arbiter(
+                    'register_actor', uid=list(self.uid),
+                    addr=str(self.accept_addr))
+            self.registered = True
+        except (TransportClosed, OSError, trio.TooSlowError,
+                RemoteActorError) as err:
+            log.warning('%s could not register with the arbiter at %s: %s',
+                        self.uid, self.arbiter_addr, err)
+
+    async def unregister(self) -> None:
+        if self.registrar_scope is not None:
+            # leaving: the keeper must not register us again
+            self.registrar_scope.cancel()
+        if not self.registered:
+            return
+        self.registered = False
+        with trio.move_on_after(2):
+            try:
+                await self._call_arbiter('unregister_actor',
+                                         uid=list(self.uid))
+            except (TransportClosed, OSError, RemoteActorError) as err:
+                log.debug('unregister from %s failed: %s',
+                          self.arbiter_addr, err)
 
     def __repr__(self) -> str:
         return f'<{type(self).__name__} {self.uid} at {self.accept_addr}>'
@@ -316,7 +323,7 @@ class Actor(_ActorLifecycle):
 
     async def cancel_rpc_tasks(self) -> bool:
         for task in list(self._rpc_tasks.values()):
-            task.scope.cancel()
+            task.cancel()
         return True
 
     async def ping(self) -> str:
@@ -328,6 +335,13 @@ class Actor(_ActorLifecycle):
                 'transport': self.transport, 'codec': self.codec}
 
     # -- channels ------------------------------------------------------
+    def _service(self) -> trio.Nursery:
+        """The nursery of this actor's runtime tasks (while it serves)."""
+        n = self._service_n
+        if n is None:
+            raise RuntimeError(f'{self!r} is not running')
+        return n
+
     def channel_kw(self) -> dict:
         if self.heartbeat:
             return {'heartbeat_interval': self.heartbeat[0],
@@ -340,7 +354,7 @@ class Actor(_ActorLifecycle):
                 stream = await listener.accept()
             except TransportClosed:
                 return
-            self._service_n.start_soon(self._handle_inbound, stream)
+            self._service().start_soon(self._handle_inbound, stream)
 
     async def _handle_inbound(self, stream) -> None:
         chan = Channel(stream, self.codec, **self.channel_kw())
@@ -367,7 +381,7 @@ class Actor(_ActorLifecycle):
         chan = await Channel.connect(
             a, codec=self.codec, uid=self.uid, secret=self.secret,
             **self.channel_kw())
-        await self._service_n.start(self._run_channel_started, chan)
+        await self._service().start(self._run_channel_started, chan)
         return chan
 
     async def _run_channel_started(self, chan, task_status) -> None:
@@ -376,6 +390,8 @@ class Actor(_ActorLifecycle):
 
     async def _run_channel(self, chan: Channel) -> None:
         uid = chan.uid
+        if uid is None:
+            raise RuntimeError(f'{chan} has not been through the handshake')
         self._peers.setdefault(uid, []).append(chan)
         ev = self._peer_connected.get(uid)
         if ev is not None:
@@ -397,7 +413,7 @@ class Actor(_ActorLifecycle):
                     del self._peers[uid]
             self._fail_waiters(chan)
             for key in [k for k in self._rpc_tasks if k[0] is chan]:
-                self._rpc_tasks.pop(key).scope.cancel()
+                self._rpc_tasks.pop(key).cancel()
             with trio.CancelScope(shield=True):
                 await chan.aclose()
             self._channel_closed(chan)
@@ -443,7 +459,12 @@ class Actor(_ActorLifecycle):
                     done.set()
                     return
                 sizes = chan.last_sizes
-            # a burst is routed in one go (see Channel.recv_many)
+            # a burst is routed in one go (see Channel.recv_many), and the
+            # replies of the calls it runs inline leave together at its end
+            corked = len(msgs) > 1
+            if corked:
+                chan.cork()
+            woken = 0
             for i in range(len(msgs)):
                 msg = msgs[i]
                 try:
@@ -455,6 +476,8 @@ class Actor(_ActorLifecycle):
                                               or q.chan is None):
                             msg['_n'] = sizes[i]
                             q.put(msg)
+                            if type(q) is MsgQueue:
+                                woken += 1
                         elif log.isEnabledFor(10):
                             log.debug('dropping a reply for call %s, which '
                                       'is no longer waiting: %s', msg['cid'],
@@ -466,6 +489,8 @@ class Actor(_ActorLifecycle):
                         def hand_off():
                             # (called while this loop waits for the call)
                             handed.append(True)
+                            if corked:
+                                chan.release_cork()
                             n.start_soon(self._process_messages, chan, n,
                                          done, (msgs[i + 1:], sizes[i + 1:]))
                         await self._start_rpc(chan, msg, hand_off)
@@ -484,7 +509,7 @@ class Actor(_ActorLifecycle):
                                 # the caller failed: its error reaches the
                                 # callee's stream, then the cancel
                                 task.fail(unpack_error(msg['error'], chan))
-                            task.scope.cancel()
+                            task.cancel()
                     else:
                         raise ValueError(f'unknown command {cmd!r}')
                 except (AttributeError, KeyError, TypeError,
@@ -496,6 +521,17 @@ class Actor(_ActorLifecycle):
                     if isinstance(cid, int):
                         await self._send_error(chan, cid, ValueError(
                             f'malformed message {_short(msg)}: {err}'))
+            if woken:
+                # the callers woken may call again this pass: batch that
+                chan.expect_requests(woken)
+            if corked:
+                try:
+                    await chan.uncork()
+                except TransportClosed as err:
+                    if log.isEnabledFor(10):
+                        log.debug('channel %s closed: %s', chan, err)
+                    done.set()
+                    return
             # hold nothing while waiting: a large item is freed as soon
             # as its consumer is done with it (see _streaming.MsgStream)
             msgs = msg = None
@@ -546,13 +582,13 @@ class Actor(_ActorLifecycle):
             # run right here as far as it goes (see _run_inline)
             await self._invoke(chan, cid, fn, kind, kw, task, hand_off)
             return
-        self._service_n.start_soon(self._invoke, chan, cid, fn, kind, kw,
+        self._service().start_soon(self._invoke, chan, cid, fn, kind, kw,
                                    task)
 
     async def _invoke(self, chan, cid, fn, kind, kw, task: Dialog,
                       hand_off=None) -> None:
         try:
-            with task.scope:
+            with task.scope or trio.CancelScope():
                 try:
                     if kind is _AGEN:
                         await chan.send({'cid': cid, 'stream': 1})
@@ -624,7 +660,7 @@ class Actor(_ActorLifecycle):
         cid, q = self.open_call(chan)
         sent = False
         try:
-            await chan.send(run_msg(cid, ns, func, kw))
+            await chan.send_request(run_msg(cid, ns, func, kw))
             sent = True
             msg = await q.get()
         except BaseException:

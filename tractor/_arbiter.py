@@ -27,6 +27,10 @@ class Arbiter(Actor):
         # connection drops, and a restarted one is not shadowed by it
         self._by_chan: dict = {}
 
+    async def register(self) -> None:
+        # the registry is here: no arbiter to call
+        await self.register_actor(self.uid, str(self.accept_addr))
+
     async def _start_rpc(self, chan, msg, hand_off) -> None:
         if msg.get('ns') == 'self' and msg.get('func') == 'register_actor':
             kw = msg.get('kw')

@@ -38,6 +38,13 @@ def default_secret_path() -> str:
     return os.path.join(_keyfiles.config_dir(), 'secret')
 
 
+def secret_file() -> str:
+    """The file the secret is kept in (unless ``$TRACTOR_SECRET`` or
+    ``tractor.run(secret=)`` gives it): ``$TRACTOR_SECRET_FILE``, else
+    :func:`default_secret_path`."""
+    return os.environ.get(_ENV_FILE) or default_secret_path()
+
+
 def _read_or_create(path: str) -> bytes:
     if not os.path.exists(path):
         _keyfiles.publish_file(path, secrets.token_hex(32).encode())
@@ -64,8 +71,7 @@ def get_secret(secret: bytes | str | None = None) -> bytes:
     if env:
         return env.encode()
     if _cached is None:
-        _cached = _read_or_create(
-            os.environ.get(_ENV_FILE) or default_secret_path())
+        _cached = _read_or_create(secret_file())
     return _cached
 
 

@@ -58,7 +58,7 @@ import hmac
 import json
 import os
 from collections import deque
-from typing import Any, AsyncIterator, Optional
+from typing import Any, AsyncIterator, Callable, Optional
 
 import trio
 
@@ -180,6 +180,14 @@ class Channel:
         self._send_lock = trio.Lock()
         self._flush_ev = trio.Event()
         self._service_running = False
+        # the task routing a burst of arrived messages: what it sends
+        # waits for the burst's end and leaves in one write (see cork())
+        self._corked_by: trio.lowlevel.Task | None = None
+        # a heartbeat is due (see _watch_liveness)
+        self._beat_due = False
+        # requests expected in the coming scheduler pass, from the callers
+        # that the last burst of replies woke (see send_request())
+        self._expect = 0
 
     # -- construction --------------------------------------------------
     @classmethod
@@ -294,7 +302,69 @@ class Channel:
             size = frame_size(data)
             if size > self.max_frame:
                 raise self._refuse(size)
+        corked = self._corked_by
+        if corked is not None and corked is trio.lowlevel.current_task():
+            self._queue(data)
+            if self._pending_bytes < BATCH_BYTES:
+                return
+            await self._write_pending()
+            return
         await self._send_now(data)
+
+    async def send_request(self, msg: Any) -> None:
+        """Send a call's request, like :meth:`send`; but when the last
+        burst of replies woke several callers (``_expect``, see
+        :meth:`expect_requests`), their next requests, issued in the same
+        scheduler pass, leave together: each is queued, and the last one
+        expected writes them all -- one write, one batch frame, one wake-up
+        of the peer for the lot, where each call would otherwise pay its
+        own. A lone call, the latency case, goes out at once. If fewer
+        requests come than expected, the service task writes them a pass
+        later and forgets the rest of the expectation."""
+        if self._expect and self._service_running:
+            self._expect -= 1
+            if self._expect:
+                await self.send_buffered(msg)
+                return
+        # (written behind whatever the expected callers queued)
+        await self.send(msg)
+
+    def expect_requests(self, n: int) -> None:
+        """The reader just woke ``n`` callers with their replies: their
+        next requests are likely to come in the coming pass (see
+        :meth:`send_request`)."""
+        self._expect = n if n > 1 else 0
+
+    def cork(self) -> None:
+        """Until :meth:`uncork`, what the current task sends is queued
+        instead of written. The reader corks the channel while it routes a
+        burst of requests, so that the replies of the calls it runs inline
+        leave in one write at the burst's end (a burst of 64 requests costs
+        one system call back, not 64). Other tasks' sends are not held:
+        they write the queue ahead of their own frame, so order holds."""
+        self._corked_by = trio.lowlevel.current_task()
+
+    def release_cork(self) -> None:
+        """Stop queueing, without writing now (the reader is passing its
+        burst on to another task): the service task writes the queue."""
+        self._corked_by = None
+        if self._pending and self._service_running:
+            self._flush_ev.set()
+
+    async def uncork(self) -> None:
+        """Stop queueing the current task's sends, and write what is
+        queued. Raises :class:`TransportClosed` if that write fails."""
+        self._corked_by = None
+        if self._pending or self._deferred:
+            await self.flush_runs(now=True)
+
+    def _queue(self, data) -> None:
+        """Put the encoded ``data`` behind what is already queued."""
+        if self._deferred:
+            self._drain_runs()
+        self._tx += 1
+        self._pending.append(data)
+        self._pending_bytes += frame_size(data)
 
     def _refuse(self, size: int) -> MessageTooLarge:
         """The error for a message of ``size`` bytes over ``max_frame``.
@@ -346,12 +416,8 @@ class Channel:
         if not self._service_running:
             await self._send_now(data)
             return size
-        if self._deferred:
-            self._drain_runs()
-        self._tx += 1
+        self._queue(data)
         pending = self._pending
-        pending.append(data)
-        self._pending_bytes += size
         if (len(pending) >= BATCH_FRAMES
                 or self._pending_bytes >= BATCH_BYTES):
             await self._write_pending()
@@ -380,12 +446,7 @@ class Channel:
         which writes it out; order with other sends is kept."""
         if not self._service_running:
             raise RuntimeError(f'{self!r} has no service task to send with')
-        if self._deferred:
-            self._drain_runs()
-        data = self._encode(msg)
-        self._tx += 1
-        self._pending.append(data)
-        self._pending_bytes += frame_size(data)
+        self._queue(self._encode(msg))
         self._flush_ev.set()
 
     # -- runs of stream items ------------------------------------------
@@ -429,38 +490,39 @@ class Channel:
                 self._encode_run(sender, items)
 
     def _encode_run(self, sender, items: list) -> None:
+        """Encode a run onto the pending frames. An item that cannot go
+        (the codec cannot carry it, or it alone is over ``max_frame``) is
+        found by halving the run: the items before it still go, and it and
+        every item after it do not -- as if each ``send`` had been made
+        alone and the failing one had raised -- the sender's next send
+        raises why. A run merely too large as a whole goes as two."""
         try:
             data = self._encode(sender.run_message(items))
         except Exception as err:  # EncodeError, or the codec's own
-            if len(items) > 1:
-                # find the item at fault; the ones before it still go
-                half = len(items) // 2
-                self._encode_run(sender, items[:half])
-                if sender.send_error is None:
-                    self._encode_run(sender, items[half:])
-                else:
-                    sender.run_failed(len(items) - half, sender.send_error)
+            failed: BaseException = err
+        else:
+            size = frame_size(data)
+            if size <= self.max_frame:
+                sender.run_sent(len(items), size)
+                self._tx += 1
+                self._pending.append(data)
+                self._pending_bytes += size
                 return
-            sender.run_failed(1, err)
+            failed = self._refuse(size)
+        if len(items) == 1:
+            sender.run_failed(1, failed)
             return
-        size = frame_size(data)
-        if size > self.max_frame:
-            if len(items) > 1:
-                half = len(items) // 2
-                self._encode_run(sender, items[:half])
-                self._encode_run(sender, items[half:])
-            else:
-                sender.run_failed(1, self._refuse(size))
-            return
-        sender.run_sent(len(items), size)
-        self._tx += 1
-        self._pending.append(data)
-        self._pending_bytes += size
+        half = len(items) // 2
+        self._encode_run(sender, items[:half])
+        if sender.send_error is None:
+            self._encode_run(sender, items[half:])
+        else:
+            sender.run_failed(len(items) - half, sender.send_error)
 
-    def _coalesce(self, frames: list) -> list:
+    def _coalesce(self, frames: list, join: Callable[[list], bytes]
+                  ) -> list:
         """``frames`` with each run of small whole frames joined into one
         batch frame (kept under the transport's ``max_frame``)."""
-        join = self._join
         limit = self.max_frame - 64  # room for the batch's framing
         out: list = []
         run: list = []
@@ -480,8 +542,9 @@ class Channel:
         return out
 
     async def _send_many(self, frames: list) -> None:
-        if self._join is not None and len(frames) > 1:
-            frames = self._coalesce(frames)
+        join = self._join
+        if join is not None and len(frames) > 1:
+            frames = self._coalesce(frames, join)
         many = self._native_send_many
         if many is not None:
             await many(frames)
@@ -527,7 +590,7 @@ class Channel:
             raise err
         while True:
             frames = await self._frames(limit)
-            msgs: list = []
+            msgs = []
             sizes: list = []
             for data in frames:
                 if not data:
@@ -618,30 +681,30 @@ class Channel:
                         pass
 
     async def _service_sends(self) -> None:
-        """Flush buffered sends; send a heartbeat when nothing else went
-        out for ``heartbeat_interval``."""
-        interval = self.heartbeat_interval
-        last_tx = self._tx
-        next_beat = trio.current_time() + interval
+        """Flush buffered sends, and send the heartbeats that
+        :meth:`_watch_liveness` asks for. It waits on an event alone, no
+        timeout: a stream's runs wake it once per burst, often for nothing
+        (the sender flushed them itself before waiting), and a cancel
+        scope with a deadline per wake-up would make that the dearer part
+        of a round trip."""
         try:
             while not self._closed:
-                if not self._pending and not self._deferred:
+                if (not self._pending and not self._deferred
+                        and not self._beat_due):
                     ev = self._flush_ev = trio.Event()
-                    with trio.move_on_at(next_beat):
-                        await ev.wait()
+                    await ev.wait()
                 if self._deferred:
                     self._drain_runs()
                 if self._pending:
                     frames, self._pending = self._pending, []
                     self._pending_bytes = 0
+                    # requests still expected did not come this pass
+                    self._expect = 0
                     await self._send_many(frames)
                     continue
-                if self._closed or trio.current_time() < next_beat:
-                    continue
-                next_beat = trio.current_time() + interval
-                if self._tx == last_tx:
+                if self._beat_due and not self._closed:
+                    self._beat_due = False
                     await self.stream.send(b'')
-                last_tx = self._tx
         except TransportClosed:
             return
 
@@ -653,10 +716,18 @@ class Channel:
         interval = self.heartbeat_interval
         misses_allowed = max(1, int(self.liveness_timeout / interval))
         last_rx, silent = self._rx, 0
+        last_tx = self._tx
         heard_at = trio.current_time()
         while not self._closed:
             due = trio.current_time() + interval
             await trio.sleep(interval)
+            if self._tx == last_tx:
+                # nothing went out for an interval: a heartbeat does (sent
+                # by the service task, so this watch never blocks on a
+                # peer that stopped reading)
+                self._beat_due = True
+                self._flush_ev.set()
+            last_tx = self._tx
             if trio.current_time() - due > interval:
                 # woke far too late: user code held *this* process's loop,
                 # and what the peer sent meanwhile waits unread. The gap

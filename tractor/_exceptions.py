@@ -23,6 +23,7 @@ from __future__ import annotations
 import builtins
 import sys
 import traceback
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import trio
 
@@ -57,8 +58,9 @@ class RemoteActorError(Exception):
     """
 
     def __init__(self, message: str, type_name: str = 'Exception',
-                 actor_uid=None, tb: str = '', *,
-                 src_type_name: str | None = None, relay_path=None,
+                 actor_uid: Optional[tuple] = None, tb: str = '', *,
+                 src_type_name: str | None = None,
+                 relay_path: Optional[list] = None,
                  src_msg: str | None = None) -> None:
         super().__init__(message)
         self.type_name = type_name
@@ -124,7 +126,7 @@ _TYPES = {cls.__name__: cls for cls in (
 )}
 
 
-def _lookup_type(name: str):
+def _lookup_type(name: str) -> Optional[type]:
     t = getattr(builtins, name, None)
     if isinstance(t, type) and issubclass(t, BaseException):
         return t
@@ -164,7 +166,7 @@ def _cut_tb(tb: str) -> str:
             + tb[-TB_MAX:])
 
 
-def pack_error(exc: BaseException, uid) -> dict:
+def pack_error(exc: BaseException, uid: tuple) -> dict:
     """An error as a codec-safe message body (see the module docstring).
     A ``RemoteActorError`` being passed on keeps its original type,
     message and traceback and adds ``uid`` to its relay path."""
@@ -183,7 +185,7 @@ def pack_error(exc: BaseException, uid) -> dict:
             'src_type': tname, 'relay': [list(uid)]}
 
 
-def unpack_error(err: dict, chan=None) -> RemoteActorError:
+def unpack_error(err: dict, chan: Any = None) -> RemoteActorError:
     """The ``RemoteActorError`` for a packed error that came over
     ``chan``: always that class, whatever the remote type (``.type``
     says), as a remote ``ValueError`` is not a local one."""
@@ -225,7 +227,7 @@ def collapse(eg: BaseExceptionGroup) -> BaseException:
     return BaseExceptionGroup('several actors failed', seen)
 
 
-def _leaves(eg):
+def _leaves(eg: BaseExceptionGroup) -> Iterator[BaseException]:
     for exc in eg.exceptions:
         if isinstance(exc, BaseExceptionGroup):
             yield from _leaves(exc)

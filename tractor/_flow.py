@@ -40,7 +40,7 @@ they never stream, and the reply path is the hot path.
 from __future__ import annotations
 
 from collections import deque
-from typing import Optional
+from typing import Optional, cast
 
 import trio
 
@@ -148,6 +148,12 @@ class Dialog(MsgQueue):
         #: why a run could not be sent (raised by the next send)
         self.send_error: Optional[BaseException] = None
 
+    def cancel(self) -> None:
+        """Cancel the task serving the call (callee side), or the caller's
+        block around it (caller side, in ``open_context``)."""
+        if self.scope is not None:
+            self.scope.cancel()
+
     # -- the reader's side ---------------------------------------------
     def put(self, msg) -> None:
         if 'yield' not in msg and 'yields' not in msg:
@@ -189,7 +195,7 @@ class Dialog(MsgQueue):
             if self._final_ev is None:
                 self._final_ev = trio.Event()
             await self._final_ev.wait()
-        return self.final
+        return cast(dict, self.final)  # (set by finish())
 
     # -- the sender's side ---------------------------------------------
     def sent(self, nbytes: int) -> None:

@@ -11,7 +11,9 @@ import importlib
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Callable, Union
 
-Factory = Union[str, Callable[[], Any]]
+#: a plugin: "module:attr", a callable making it, or a (not yet loaded)
+#: entry point
+Factory = Union[str, Callable[[], Any], EntryPoint]
 
 
 class PluginRegistry:

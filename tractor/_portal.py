@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+import types
+from typing import Any, AsyncIterator, Callable, Optional, Union
 
-import outcome
 import trio
 
 from . import _state
@@ -25,11 +25,15 @@ from .transports import TransportClosed
 
 log = get_logger(__name__)
 
+#: what names a function's module: its path, the module itself, or
+#: ``'self'`` for the remote actor's runtime methods
+Namespace = Union[str, types.ModuleType]
+
 #: seconds a polite cancel request may take before the caller gives up
 CANCEL_GRACE = 3.0
 
 
-def _ns_name(ns) -> str:
+def _ns_name(ns: Namespace) -> str:
     return ns if isinstance(ns, str) else getattr(ns, '__name__', str(ns))
 
 
@@ -45,7 +49,8 @@ class Portal:
     """
 
     def __init__(self, channel: Channel, actor: Actor | None = None, *,
-                 main: 'MainResult | None' = None, on_cancel=None) -> None:
+                 main: Optional[MainResult] = None,
+                 on_cancel: Optional[Callable[[], None]] = None) -> None:
         self.channel = channel
         self._actor = actor or _state.current_actor()
         # the supervisor (an ActorNursery) fills ``main`` with the outcome
@@ -65,7 +70,7 @@ class Portal:
         ``TransportClosed``, as does any made before the restart is up."""
         self.channel = channel
 
-    async def run(self, ns, func: str, **kwargs) -> Any:
+    async def run(self, ns: Namespace, func: str, **kwargs: Any) -> Any:
         """Run ``ns.func(**kwargs)`` in the remote actor. ``ns`` is a module
         path (or ``'self'`` for the actor's runtime methods)."""
         ns = _ns_name(ns)
@@ -78,7 +83,7 @@ class Portal:
     def _one_way(self, d: Dialog, what: str) -> MsgStream:
         actor = self._actor
 
-        async def on_close(stream):
+        async def on_close(stream: MsgStream) -> None:
             # stop the producer and wait until it has (bounded)
             try:
                 if not stream.finished:
@@ -89,8 +94,8 @@ class Portal:
                          on_end=lambda: actor.close_call(d.cid))
 
     @asynccontextmanager
-    async def open_stream_from(self, ns, func: str,
-                               **kwargs) -> AsyncIterator[MsgStream]:
+    async def open_stream_from(self, ns: Namespace, func: str,
+                               **kwargs: Any) -> AsyncIterator[MsgStream]:
         """Stream what the async generator (or ``@tractor.stream``
         function) ``ns.func(**kwargs)`` yields: ``async for item in
         stream``. Leaving the block by any path (end of the stream, break,
@@ -108,7 +113,7 @@ class Portal:
 
     @asynccontextmanager
     async def open_context(
-        self, ns, func: str, **kwargs
+        self, ns: Namespace, func: str, **kwargs: Any
     ) -> AsyncIterator[tuple[Context, Any]]:
         """Call the ``@tractor.context`` function ``ns.func(ctx,
         **kwargs)`` and enter the block once it calls
@@ -183,7 +188,9 @@ class Portal:
                 f'no main function, so it has no result; use portal.run()')
         await self._main.ready.wait()
         self._main.claimed = True
-        return self._main.outcome.unwrap()
+        result = self._main.outcome
+        assert result is not None  # (set before ready)
+        return result.unwrap()
 
     async def cancel_actor(self) -> bool:
         """Ask the actor to cancel itself; True if it agreed in time.
@@ -210,17 +217,19 @@ class MainResult:
 
     def __init__(self) -> None:
         self.ready = trio.Event()
-        self.outcome: outcome.Outcome | None = None
+        #: an outcome.Outcome, or anything else with ``unwrap()``
+        self.outcome: Any = None
         #: somebody received it through Portal.result()
         self.claimed = False
 
-    def set(self, result) -> None:
+    def set(self, result: Any) -> None:
         self.outcome = result
         self.ready.set()
 
 
 @asynccontextmanager
-async def open_portal(addr, actor: Actor | None = None):
+async def open_portal(addr: Any, actor: Actor | None = None
+                      ) -> AsyncIterator[Portal]:
     """Connect to the actor at ``addr`` and yield a Portal to it; the
     connection closes when the block exits."""
     actor = actor or _state.current_actor()

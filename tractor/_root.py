@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
@@ -18,6 +19,7 @@ from .log import get_console_log, get_logger
 from .transports import (
     DEFAULT_MAX_FRAME,
     Addr,
+    AddressError,
     TransportClosed,
     get_transport,
 )
@@ -69,21 +71,32 @@ async def _bind_root(*, name, arbiter_addr, transport, codec, secret,
     return Actor(name or 'root', **common), accept, None
 
 
+def _network_defaults(arbiter_addr, transport: str | None,
+                      codec: str | None) -> tuple:
+    """``(arbiter_addr, transport, codec)`` with what was not given taken
+    from the environment, else the defaults; a misspelt transport or codec
+    fails here, with the list of choices. Shared by the runtime and the
+    ``tractor`` command line, so both find the same arbiter."""
+    transport = transport or os.environ.get('TRACTOR_TRANSPORT') or 'tcp'
+    if arbiter_addr is None:
+        arbiter_addr = _env_arbiter_addr() or DEFAULT_ARBITER
+    codec = codec or os.environ.get('TRACTOR_CODEC') or 'msgpack'
+    get_transport(transport)
+    get_codec(codec)
+    return arbiter_addr, transport, codec
+
+
 def _root_config(*, arbiter_addr, transport, codec, start_method, loglevel,
                  secret, rpc_module_paths, max_frame, tls, **rest) -> tuple:
     """Options with the environment's defaults filled in, checked before
     anything is bound, and the process-wide settings they imply; with the
     tree's ``max_frame`` beside them (a transport setting, not the
     actor's)."""
-    transport = transport or os.environ.get('TRACTOR_TRANSPORT') or 'tcp'
-    transport, tls = _tls.split_transport(transport, tls)
+    transport, tls = _tls.split_transport(
+        transport or os.environ.get('TRACTOR_TRANSPORT') or 'tcp', tls)
     tls = _tls.from_option(tls)
-    if arbiter_addr is None:
-        arbiter_addr = _env_arbiter_addr() or DEFAULT_ARBITER
-    codec = codec or os.environ.get('TRACTOR_CODEC') or 'msgpack'
-    # fail fast, with the list of choices, on a misspelt name
-    get_transport(transport)
-    get_codec(codec)
+    arbiter_addr, transport, codec = _network_defaults(
+        arbiter_addr, transport, codec)
     limit = _max_frame(max_frame)
     method = _spawn.check_start_method(start_method)
     _malloc.tune()
@@ -282,13 +295,23 @@ def _env_arbiter_addr():
     value = os.environ.get('TRACTOR_ARBITER_ADDR', '').strip()
     if not value:
         return None
+    return parse_arbiter_addr(value, '$TRACTOR_ARBITER_ADDR=')
+
+
+def parse_arbiter_addr(value: str, where: str = ''):
+    """An arbiter address as a person writes it: a string with a scheme
+    (``tcp://10.0.0.1:1616``, ``ipc:///path.sock``) as is, ``host:port``
+    as a ``(host, port)`` pair read against the transport in force. A bad
+    one raises :class:`~tractor.transports.AddressError` naming it, after
+    ``where`` (the option or variable it came from)."""
+    value = value.strip()
     if '://' in value:
         return value
     host, sep, port = value.rpartition(':')
     if not sep or not port.isdigit():
-        raise ValueError(
-            f'$TRACTOR_ARBITER_ADDR={value!r}: expected host:port or an '
-            f'address like tcp://127.0.0.1:1616')
+        raise AddressError(
+            f'{where}{value!r}: expected host:port or an address like '
+            f'tcp://127.0.0.1:1616')
     return (host.strip('[]') or '127.0.0.1', int(port))
 
 
@@ -297,3 +320,34 @@ def run_daemon(rpc_module_paths, **kwargs) -> None:
     (Ctrl-C)."""
     return run(trio.sleep_forever, rpc_module_paths=rpc_module_paths,
                **kwargs)
+
+
+def run_arbiter(arbiter_addr=None, **options) -> None:
+    """Run a standalone arbiter on ``arbiter_addr`` -- the registry the
+    programs of a cluster find each other's actors in -- until Ctrl-C or
+    SIGTERM, then return.
+
+    It prints ``arbiter ready at ADDRESS`` once it listens (the address
+    others dial; ``(listening on ...)`` follows when it is bound to a
+    wildcard). Raises :class:`RuntimeError` if an arbiter already answers
+    on that address. ``options`` are :func:`run`'s. This is what
+    ``tractor arbiter`` runs.
+    """
+    run(_serve_as_arbiter, name=options.pop('name', 'arbiter'),
+        arbiter_addr=arbiter_addr, **options)
+
+
+async def _serve_as_arbiter() -> None:
+    actor = _state.current_actor()
+    if not actor.is_arbiter:
+        raise RuntimeError(
+            f'an arbiter is already running at {actor.arbiter_addr}; stop '
+            f'it first, or pick another address')
+    where = ('' if actor.bind_addr == actor.accept_addr
+             else f' (listening on {actor.bind_addr})')
+    print(f'arbiter ready at {actor.accept_addr}{where}', flush=True)
+    # both signals end the arbiter normally: the listener is closed (an
+    # ipc socket file removed) rather than the process killed mid-way
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as sigs:
+        async for _ in sigs:
+            return

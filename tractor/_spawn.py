@@ -58,7 +58,8 @@ def _mp_context(method: str):
         ctx = mp.get_context(method)
         if method == 'forkserver':
             ctx.set_forkserver_preload(
-                ['tractor', 'tractor._child', 'trio', 'msgpack'])
+                ['tractor', 'tractor._child', 'trio', 'msgpack',
+                 'tractor._forkserver'])
         _ctx_cache[method] = ctx
     return ctx
 

@@ -17,4 +17,4 @@ def current_actor():
 def _set_current_actor(actor) -> None:
     global _current_actor
     _current_actor = actor
-_spawn_method = None
+_spawn_method: str = 'forkserver'  # (set by the root actor)

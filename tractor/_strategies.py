@@ -69,7 +69,7 @@ class Strategy:
         times.append(now)
         return True
 
-    def affected(self, died, children: list) -> list:
+    def affected(self, died: object, children: list) -> list:
         """The children (in start order) to restart when ``died`` died;
         ``children`` are the living ones in start order, ``died``
         included."""
@@ -81,7 +81,7 @@ class one_for_one(Strategy):
 
     name = 'one_for_one'
 
-    def affected(self, died, children: list) -> list:
+    def affected(self, died: object, children: list) -> list:
         return [died]
 
 
@@ -90,7 +90,7 @@ class rest_for_one(Strategy):
 
     name = 'rest_for_one'
 
-    def affected(self, died, children: list) -> list:
+    def affected(self, died: object, children: list) -> list:
         return children[children.index(died):] if died in children \
             else [died]
 
@@ -104,7 +104,7 @@ class one_for_all(Strategy):
     def __init__(self, max_restarts: int = 0, within: float = 5.0) -> None:
         super().__init__(max_restarts, within)
 
-    def affected(self, died, children: list) -> list:
+    def affected(self, died: object, children: list) -> list:
         return list(children) if died in children else [died, *children]
 
 

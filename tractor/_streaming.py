@@ -19,7 +19,15 @@ from __future__ import annotations
 
 import inspect
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Optional
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Optional,
+    TypeVar,
+)
 
 import trio
 
@@ -41,7 +49,13 @@ from ._protocol import cancel_msg, credit_msg, item_msg, stop_msg
 from .log import get_logger
 from .transports import TransportClosed
 
+if TYPE_CHECKING:  # pragma: no cover
+    from ._channel import Channel
+    from ._portal import Portal
+
 log = get_logger(__name__)
+
+F = TypeVar('F', bound=Callable[..., Awaitable[Any]])
 
 #: seconds a cancelled remote task may take to report that it stopped
 CANCEL_GRACE = 3.0
@@ -62,7 +76,7 @@ def outcome_of(d: Dialog, what: str = 'the call') -> Any:
     raise err
 
 
-def error_from(msg: dict, chan, what: str) -> BaseException:
+def error_from(msg: dict, chan: Channel, what: str) -> BaseException:
     """The error a reply means (error, cancelled, closed), to raise."""
     if 'error' in msg:
         e = msg['error']
@@ -115,7 +129,9 @@ class MsgStream:
     """
 
     def __init__(self, d: Dialog, *, what: str, two_way: bool,
-                 on_close=None, on_end=None) -> None:
+                 on_close: Optional[Callable[[MsgStream], Awaitable[None]]]
+                 = None,
+                 on_end: Optional[Callable[[], None]] = None) -> None:
         self._d = d
         self._what = what
         self._two_way = two_way
@@ -155,7 +171,7 @@ class MsgStream:
             self._on_end()
 
     @property
-    def chan(self):
+    def chan(self) -> Channel:
         return self._d.chan
 
     @property
@@ -180,7 +196,7 @@ class MsgStream:
     def __aiter__(self) -> AsyncIterator[Any]:
         return self
 
-    def __anext__(self):
+    def __anext__(self) -> Awaitable[Any]:
         return self._next(True)
 
     async def _next(self, iterating: bool) -> Any:
@@ -273,11 +289,11 @@ class MsgStream:
         if d.final is not None or d.remote_error is not None:
             self._broken()  # it ended while we waited for credit
 
-    def _broken(self):
+    def _broken(self) -> None:
         d = self._d
         if d.remote_error is not None:
             raise d.remote_error
-        if 'return' in d.final:
+        if d.final is not None and 'return' in d.final:
             raise trio.BrokenResourceError(
                 f'{self._what} in actor {d.chan.uid} has returned: nobody '
                 f'receives what this stream sends')
@@ -302,7 +318,7 @@ class MsgStream:
     async def __aenter__(self) -> 'MsgStream':
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
 
@@ -319,7 +335,7 @@ async def _send_quietly(d: Dialog, msg: dict) -> None:
 
 
 async def stop_remote(d: Dialog, error: BaseException | None = None,
-                      uid=None) -> None:
+                      uid: Optional[tuple] = None) -> None:
     """Cancel the peer's task for ``d`` (telling it our ``error``, if any)
     and wait, bounded by ``CANCEL_GRACE``, until it reports it has
     stopped. Shielded: this runs on the way out of cancelled blocks."""
@@ -347,7 +363,8 @@ class Context:
     ctx.cancel()`` to cancel it.
     """
 
-    def __init__(self, d: Dialog, *, what: str, portal=None) -> None:
+    def __init__(self, d: Dialog, *, what: str,
+                 portal: Optional[Portal] = None) -> None:
         self._d = d
         self._what = what
         #: the Portal the caller opened the context through (caller side)
@@ -356,7 +373,7 @@ class Context:
         self._started = False
 
     @property
-    def chan(self):
+    def chan(self) -> Channel:
         return self._d.chan
 
     @property
@@ -449,8 +466,9 @@ class Context:
         await stop_remote(d)
 
 
-def _mark(func, attr: str, deco: str):
-    if not inspect.iscoroutinefunction(func):
+def _mark(func: F, attr: str, deco: str) -> F:
+    fn: Any = func  # (not narrowed: the decorator returns func as given)
+    if not inspect.iscoroutinefunction(fn):
         raise TypeError(
             f'@tractor.{deco} needs an async function, {func!r} is not one')
     params = list(inspect.signature(func).parameters)
@@ -462,7 +480,7 @@ def _mark(func, attr: str, deco: str):
     return func
 
 
-def stream(func):
+def stream(func: F) -> F:
     """Mark an async function as a one-way stream: it takes ``ctx`` first
     and calls ``await ctx.send_yield(value)``; callers ``async for`` over
     ``await portal.run(...)`` (or ``portal.open_stream_from(...)``) exactly
@@ -470,7 +488,7 @@ def stream(func):
     return _mark(func, '_tractor_stream_function', 'stream')
 
 
-def context(func):
+def context(func: F) -> F:
     """Mark an async function as a context: it takes ``ctx`` first, may
     call ``await ctx.started(value)`` and open a two-way stream with
     ``ctx.open_stream()``; callers use ``portal.open_context(...)``."""

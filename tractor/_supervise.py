@@ -13,6 +13,7 @@ nursery.
 """
 from __future__ import annotations
 
+import os
 from contextlib import asynccontextmanager
 from typing import Optional
 
@@ -40,6 +41,29 @@ log = get_logger(__name__)
 KILL_GRACE = 3.0
 #: seconds a new child has to connect back to its parent
 SPAWN_TIMEOUT = 60.0
+
+
+def _spawn_concurrency() -> int:
+    raw = os.environ.get('TRACTOR_SPAWN_CONCURRENCY', '').strip()
+    if not raw:
+        return max(8, 4 * (os.cpu_count() or 1))
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(
+            f'$TRACTOR_SPAWN_CONCURRENCY={raw!r}: expected a whole number '
+            f'of children starting at once, at least 1; unset it for the '
+            f'default (4 per CPU, at least 8)')
+    return value
+
+
+#: children of one actor starting at once (started, not yet ready): a
+#: start costs CPU (a fork, imports, a handshake), and 500 starts sharing
+#: two cores all run past their handshake timeouts where the same 500
+#: started a few at a time are up in seconds; the others wait their turn
+SPAWN_CONCURRENCY = _spawn_concurrency()
 #: seconds the error report of a child that exited in order (code 0)
 #: before it was ready may take to be read after its exit was seen
 REPORT_AFTER_EXIT = 5.0
@@ -179,20 +203,22 @@ class ActorNursery:
     def _config(self, name, uid, paths, statespace, loglevel, bind_addr,
                 ready_cid) -> dict:
         actor = self._actor
+        parent, accept = actor.bind_addr, actor.accept_addr
+        if parent is None or accept is None:
+            raise RuntimeError(f'{actor!r} is not serving: it cannot spawn')
         bind_addr, advertise = bind_addr
         if bind_addr is not None:
             bind = Addr.parse(bind_addr, actor.transport)
         else:
             # like the parent: its host, or every interface if it is on
             # every interface
-            bind = actor.bind_addr.fresh()
-        if (advertise is None and actor.accept_addr.is_inet
+            bind = parent.fresh()
+        if (advertise is None and accept.is_inet
                 and (bind_addr is None or bind.is_wildcard)):
             # same host as the parent, so the parent's advertised host
-            advertise = actor.accept_addr.host
+            advertise = accept.host
         # the child reaches its parent locally; an arbiter parent is also
         # the child's arbiter (compared by address to reuse the channel)
-        parent = actor.bind_addr
         if parent.is_wildcard:
             parent = parent.with_host('::1' if ':' in parent.host
                                       else '127.0.0.1')
@@ -265,9 +291,10 @@ class ActorNursery:
         try:
             cfg = self._config(name, uid, paths, statespace, loglevel,
                                bind_addr, ready_cid)
-            child.proc = await _spawn.start_process(
-                name, _state._spawn_method, cfg)
-            await self._wait_ready(child, ready_q, child.main_result)
+            async with self._actor.spawn_slots(SPAWN_CONCURRENCY):
+                child.proc = await _spawn.start_process(
+                    name, _state._spawn_method, cfg)
+                await self._wait_ready(child, ready_q, child.main_result)
             if task_status is not None:
                 task_status.started(child.portal)
             child.up.set()
@@ -281,6 +308,7 @@ class ActorNursery:
                     if isinstance(died, ActorFailure):
                         raise died
                     # gathered (see open_nursery)
+                    assert child.main_result is not None  # (a main's)
                     child.main_result.set(outcome.Error(died))
                     child.failure = died
                     self._main_failed()
@@ -290,6 +318,7 @@ class ActorNursery:
                 # so siblings can still call each other
                 await self._mains_done.wait()
                 child.cancel_requested = True
+                assert child.portal is not None  # (it was ready)
                 await child.portal.cancel_actor()
             code = await self._wait_exit(child)
             if child.restart_pending:
@@ -404,7 +433,8 @@ class ActorNursery:
         """Errors of main functions nobody received through
         ``portal.result()``, in start order."""
         return [c.failure for c in self._records
-                if c.failure is not None and not c.main_result.claimed]
+                if c.failure is not None
+                and not (c.main_result and c.main_result.claimed)]
 
     def _main_finished(self, child: _Child) -> None:
         child.main_done = True
@@ -424,6 +454,8 @@ class ActorNursery:
         anyway (a child that stopped waiting), an orderly exit still
         means the report is on its way, so wait for it, bounded. A crash
         (non-zero code, a signal) is reported at once."""
+        uid = child.uid
+        assert uid is not None  # (given in _life)
         died = None
         msg = None
         async with trio.open_nursery() as n:
@@ -446,11 +478,11 @@ class ActorNursery:
             child.cancel_requested = True
             err = unpack_error(msg['error'])
             # it waits for this before it exits (see Actor.serve_as_child)
-            chan = self._actor.peer_channel(child.uid)
+            chan = self._actor.peer_channel(uid)
             if chan is not None:
                 await Portal(chan, self._actor).cancel_actor()
             raise err
-        chan = await self._actor.wait_for_peer(child.uid)
+        chan = await self._actor.wait_for_peer(uid)
         if child.portal is None:
             child.portal = Portal(chan, self._actor, main=main,
                                   on_cancel=child.note_cancel)
@@ -463,8 +495,8 @@ class ActorNursery:
         (or the child was cancelled), else what killed it: the function's
         error, or an ActorFailure if the actor died under it. The result
         box is filled only with an outcome that is final (see _life)."""
-        portal = child.portal
-        box = child.main_result
+        portal, box = child.portal, child.main_result
+        assert portal is not None and box is not None  # (ready, a main's)
         try:
             value = await portal.run(mod, fname, **kwargs)
         except BaseException as err:
@@ -539,6 +571,7 @@ class ActorNursery:
                             child.uid, KILL_GRACE)
                 child.proc.kill()
             n.start_soon(kill_when_due)
+            assert child.proc is not None  # (started)
             code = await child.proc.wait()
             n.cancel_scope.cancel()
         return code
@@ -647,7 +680,8 @@ async def open_nursery(supervisor: Strategy | None = None):
     # dropped, one error as itself
     everything = BaseExceptionGroup(
         'several actors failed', ([failure] if failure else []) + gathered)
-    exc = collapse(everything)
-    if exc is everything or exc is failure:
-        raise failure  # (only cancelled, and nothing failed: as trio would)
-    raise exc from None
+    merged = collapse(everything)
+    if merged is everything or merged is failure:
+        # (only cancelled, and nothing failed: as trio would)
+        raise failure  # type: ignore[misc]
+    raise merged from None

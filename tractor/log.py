@@ -8,6 +8,7 @@ Nothing here formats a message that will not be written: call sites use
 from __future__ import annotations
 
 import logging
+from typing import cast
 import sys
 
 TRACE = 5
@@ -51,7 +52,7 @@ def get_logger(name: str = _ROOT) -> _Logger:
         logging.setLoggerClass(cls)
     if not isinstance(logger, _Logger):
         logger.__class__ = _Logger
-    return logger
+    return cast(_Logger, logger)
 
 
 _handler: logging.Handler | None = None

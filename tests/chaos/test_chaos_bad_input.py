@@ -23,9 +23,10 @@ import pytest
 from _attacks import EXPECT_ERROR, MALFORMED
 
 #: the tree's handshake timeout in these tests, and how long an attack
-#: waits to be dropped
+#: waits to be dropped: generous, as a loaded machine fires the listener's
+#: timer late; what matters is that the silent peer is dropped at all
 HANDSHAKE_TIMEOUT = 1.5
-DROP_BOUND = 3.5
+DROP_BOUND = 8.0
 
 
 def check_listener(name: str, r: dict, transport: str) -> None:
@@ -51,7 +52,7 @@ def check_listener(name: str, r: dict, transport: str) -> None:
         assert res['end'] in ('dropped', 'refused', 'refused_locally'), (
             where, case, res)
         if case == 'silent':
-            assert res['after'] < HANDSHAKE_TIMEOUT + 2, (where, res)
+            assert res['after'] < DROP_BOUND, (where, res)
     # authenticated garbage: every error-worthy message got its error, and
     # the channel kept answering pings after each one
     m = r['malformed']
