@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import enum
 import os
-import stat
 import sys
 import time
 import uuid
@@ -41,6 +40,7 @@ import trio
 from . import _auth, _tls
 from ._channel import Channel
 from ._exceptions import HandshakeError, RemoteActorError
+from ._keyfiles import KeyFileError
 from ._protocol import request
 from ._root import _network_defaults, parse_arbiter_addr, run_arbiter
 from .codecs import UnknownCodec
@@ -218,16 +218,15 @@ def _secret(args) -> None:
     created = not os.path.exists(path)
     try:
         _auth._read_or_create(path)
-        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except KeyFileError as err:
+        # where it is, and (as every program will refuse it) how to fix it
+        print(f'warning: {err}', file=sys.stderr)
     except OSError as err:
         raise CliError(ExitCode.FAILED,
                        f'cannot read or create the secret file: {err} (set '
                        f'$TRACTOR_SECRET_FILE to a writable path)') from None
     if created:
         print(f'created a new secret in {path}', file=sys.stderr)
-    if mode & 0o077:
-        print(f'warning: {path} can be read by other users (mode '
-              f'{mode:04o}): chmod 600 {path}', file=sys.stderr)
     print(path)
 
 

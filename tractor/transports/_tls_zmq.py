@@ -131,7 +131,8 @@ def refused(ev: int, val: int, peer, curve: bool,
         # a CURVE listener hangs up on a plaintext greeting, sometimes
         # before its own greeting (the mismatch above) reaches us
         return HandshakeError(
-            f'{peer} hung up during the ZMTP handshake: it probably speaks '
-            f'CURVE (tls=True) and this side does not; start every program '
-            f'of the cluster with tls=True, or none of them')
+            f'{peer} hung up during the ZMTP handshake: it speaks CURVE '
+            f'(tls=True) and this side does not (start every program of the '
+            f'cluster with tls=True, or none of them), or it is too busy to '
+            f'finish a handshake in time')
     return None
