@@ -141,7 +141,10 @@ def test_loose_secret_file_refused(tmp_path):
         _auth._read_or_create(path)
 
 
-async def test_root_refuses_loose_key_before_binding(config_home, arb_addr):
+async def test_root_refuses_loose_key_before_binding(config_home, arb_addr,
+                                                    monkeypatch):
+    # from the environment: the secret file would be cached for the process
+    monkeypatch.setenv('TRACTOR_SECRET', SECRET)
     path = os.path.join(_tls.ensure_dir(), 'key.pem')
     os.chmod(path, 0o644)
     with pytest.raises(KeyFileError, match=f'chmod 600 {path}'):
