@@ -52,6 +52,14 @@ def config(keys, server: bool) -> pynng.TLSConfig:
             # free them while pynng is still whole (its __del__ fails at
             # interpreter teardown)
             atexit.register(_drop, _made)
+            # and skip pynng's nng_fini() at exit: with a TLS connection
+            # still being torn down inside nng it panics ("pthread_mutex_
+            # lock: Invalid argument") and the process dies of SIGABRT;
+            # the OS frees everything at exit anyway
+            try:
+                atexit.unregister(pynng.nng._pynng_atexit)
+            except AttributeError:  # pragma: no cover - another pynng
+                pass
         ca, cert, key = keys.pem()
         conf = keys._cache[k] = pynng.TLSConfig(
             pynng.TLSConfig.MODE_SERVER if server
