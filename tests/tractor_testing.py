@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 from tractor.codecs import available_codecs
 from tractor.transports import available_transports, get_transport
@@ -61,6 +62,23 @@ def transport_matrix() -> list[tuple[str, str, str]]:
                 and (not only or secured in only)):
             out.append((name, schemes[0], secured))
     return out
+
+
+@contextmanager
+def speaking(variant: str):
+    """Inside the block this process's transport of ``variant`` speaks it
+    as a tree of that variant does (``tcp+tls``: tcp with TLS, this user's
+    keys), for code that dials without a runtime; yields the transport's
+    name (``tcp``). Plain again after."""
+    from tractor import _tls
+    name, tls = _tls.split_transport(variant, None)
+    tr = get_transport(name)
+    before = _tls.install(tr, _tls.from_option(tls or False))
+    try:
+        yield name
+    finally:
+        if tls or before is not None:
+            tr.tls = before
 
 
 def _tls_usable() -> bool:
