@@ -74,14 +74,22 @@ def _csv(values) -> list:
     return out
 
 
+#: the secured variant of a transport that speaks TLS: the same transport
+#: with ``tls=True`` (see tractor._tls), measured beside its plaintext self
+SECURED = {'tcp': 'tcp+tls', 'nng': 'nng+tls', 'zmq': 'zmq+curve'}
+
+
 def variants_of(name: str, transports) -> list:
     """The address variants of one registered transport: its name alone
     when it has one scheme (tcp, uds), ``name+scheme`` for each otherwise
-    (nng+tcp, nng+ipc)."""
-    schemes = tuple(transports.get_transport(name).schemes)
-    if len(schemes) == 1:
-        return [name]
-    return [f'{name}+{s}' for s in schemes]
+    (nng+tcp, nng+ipc); then its secured variant (tcp+tls, nng+tls,
+    zmq+curve) if it has one."""
+    tr = transports.get_transport(name)
+    schemes = tuple(tr.schemes)
+    out = [name] if len(schemes) == 1 else [f'{name}+{s}' for s in schemes]
+    if name in SECURED and hasattr(tr, 'tls'):
+        out.append(SECURED[name])
+    return out
 
 
 def select_variants(wanted: list, out=sys.stderr) -> list:

@@ -5,12 +5,14 @@
 
 ``workload`` is spawn, spawn_many, memory, rpc, rpc_inflight, bidir,
 stream_small, stream_large, fanin or pipeline; ``variant`` a transport with
-its scheme (tcp, uds, nng+tcp, nng+ipc, zmq+tcp, zmq+ipc); with ``--floor``
-the workload runs over the variant's library directly (see
+its scheme (tcp, uds, nng+tcp, nng+ipc, zmq+tcp, zmq+ipc) or a secured one
+(tcp+tls, nng+tls, zmq+curve: that transport with ``tls=True``); with
+``--floor`` the workload runs over the variant's library directly (see
 :mod:`benchmarks._floor`; ``--batched`` too: the library used well, a
-burst of messages per call) and ``codec`` is ignored. ``--n`` is the
-message or call count, or the number of actors for spawn_many and
-memory. The pipeline's floors are not a transport's: they are
+burst of messages per call; secured variants have no floor) and ``codec``
+is ignored. ``--n`` is the message or call count, or the number of actors
+for spawn_many and memory. The pipeline's floors are not a transport's:
+they are
 ``pipeline mp.Queue`` and ``pipeline mp.Queue-batch64`` with ``--floor``
 (processes chained by ``multiprocessing.Queue``, one item or 64 per put).
 
@@ -44,7 +46,9 @@ def _free_port() -> int:
 def arbiter_addr(variant: str) -> str:
     """A private arbiter address of ``variant``'s kind, so concurrent runs
     (and other trees on this host) never meet."""
+    from tractor._tls import split_transport
     from tractor.transports import Addr, get_transport, runtime_dir
+    variant = split_transport(variant, None)[0]  # tcp+tls: a tcp address
     name, _, scheme = variant.partition('+')
     scheme = scheme or get_transport(name).schemes[0]
     if scheme == 'ipc':

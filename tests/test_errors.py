@@ -8,7 +8,7 @@ import pytest
 import trio
 
 import tractor
-from tractor_testing import free_port
+from tractor_testing import free_port, speaking
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -248,9 +248,9 @@ async def test_refused_channel_connect_is_an_oserror(transport):
     """The same without a runtime: ``Channel.connect`` straight to a free
     address."""
     nobody = ('127.0.0.1', free_port())
-    with trio.fail_after(10):
+    with speaking(transport) as name, trio.fail_after(10):
         with pytest.raises(OSError) as exc_info:
-            await tractor.Channel.connect(nobody, transport=transport)
+            await tractor.Channel.connect(nobody, transport=name)
     assert isinstance(exc_info.value, tractor.TransportClosed)
 
 

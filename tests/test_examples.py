@@ -76,6 +76,7 @@ EXPECTED = {
         exact('Look Maa that actor failed hard, hehhh!'), None),
     'running_actors_standalone.py': (
         matches(r'^joined a tree of \d+ actors$'), None),
+    'tls_cluster.py': (exact('worker answered'), None),
     'service_discovery.py': (matches(
         r'^Arbiter is listening on <Channel ',
         r'^my_service is found at None$',

@@ -6,6 +6,7 @@ import pytest
 import trio
 
 import tractor
+from tractor.transports import get_transport
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -17,8 +18,10 @@ def sync_add(a, b):
 async def async_describe(tag):
     await trio.sleep(0)
     actor = tractor.current_actor()
+    tls = getattr(get_transport(actor.transport), 'tls', None)
     return {'tag': tag, 'name': actor.name, 'pid': os.getpid(),
-            'transport': actor.transport, 'codec': actor.codec}
+            'transport': actor.transport, 'codec': actor.codec,
+            'tls': tls is not None}
 
 
 def test_spawn_and_call(transport, codec, arb_addr):
@@ -46,7 +49,11 @@ def test_spawn_and_call(transport, codec, arb_addr):
     assert result['name'] == 'worker' and result['tag'] == 'main-fn'
     assert info['pid'] != me and result['pid'] != me
     assert info['pid'] != result['pid']
-    # every actor of the tree speaks the root's transport and codec
+    # every actor of the tree speaks the root's transport and codec, and
+    # TLS if the root does ('tcp+tls' is tcp with tls=True)
+    plain, _, suffix = transport.rpartition('+')
+    secured = suffix in ('tls', 'curve')
     for got in (info, result):
-        assert got['transport'] == transport
+        assert got['transport'] == (plain if secured else transport)
+        assert got['tls'] is secured
         assert got['codec'] == codec

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 from tractor.codecs import available_codecs
 from tractor.transports import available_transports, get_transport
@@ -27,25 +28,64 @@ EXAMPLES = os.path.join(REPO, 'examples')
 
 
 # -- the transport/codec matrix ------------------------------------------
+#: the secured variant of each transport that has one (``tls=True``)
+SECURED = {'tcp': 'tcp+tls', 'nng': 'nng+tls', 'zmq': 'zmq+curve'}
+
+
 def transport_matrix() -> list[tuple[str, str, str]]:
     """``(transport, scheme, variant)`` for every usable transport and
     every scheme it speaks; ``variant`` is the ``tractor.run(transport=)``
     name: the plain name for a transport's first (default) scheme,
-    ``name+scheme`` for the others. A newly registered transport shows up
-    here by itself. ``$TRACTOR_TEST_TRANSPORTS=tcp,uds`` restricts the
-    list (plain names, variants, or ``name+scheme``)."""
+    ``name+scheme`` for the others, and the secured one of :data:`SECURED`
+    (``tcp+tls``: tcp with ``tls=True``) for a transport that supports
+    TLS. A newly registered transport shows up here by itself.
+    ``$TRACTOR_TEST_TRANSPORTS=tcp,uds`` restricts the list (plain names,
+    variants, or ``name+scheme``; a secured variant only by its name)."""
     only = {s.strip() for s in
             os.environ.get('TRACTOR_TEST_TRANSPORTS', '').split(',')
             if s.strip()}
     out = []
     for name in available_transports():
-        schemes = getattr(get_transport(name), 'schemes', None) or ('tcp',)
+        tr = get_transport(name)
+        schemes = getattr(tr, 'schemes', None) or ('tcp',)
         for i, scheme in enumerate(schemes):
             variant = name if i == 0 else f'{name}+{scheme}'
             if only and not only & {name, variant, f'{name}+{scheme}'}:
                 continue
             out.append((name, scheme, variant))
+        secured = SECURED.get(name)
+        if (secured and hasattr(tr, 'tls') and _tls_usable()
+                and (not only or secured in only)):
+            out.append((name, schemes[0], secured))
     return out
+
+
+@contextmanager
+def speaking(variant: str):
+    """Inside the block this process's transport of ``variant`` speaks it
+    as a tree of that variant does (``tcp+tls``: tcp with TLS, this user's
+    keys), for code that dials without a runtime; yields the transport's
+    name (``tcp``). Plain again after."""
+    from tractor import _tls
+    name, tls = _tls.split_transport(variant, None)
+    tr = get_transport(name)
+    before = _tls.install(tr, _tls.from_option(tls or False))
+    try:
+        yield name
+    finally:
+        if tls or before is not None:
+            tr.tls = before
+
+
+def _tls_usable() -> bool:
+    """TLS keys can be had: ``cryptography`` to create them, or a key
+    directory already there."""
+    from tractor import _tls
+    try:
+        import cryptography  # noqa: F401
+    except ImportError:
+        return os.path.isdir(_tls.default_dir())
+    return True
 
 
 def transport_names() -> list[str]:

@@ -25,6 +25,8 @@ from ._state import current_actor
 from ._strategies import one_for_all, one_for_one, rest_for_one
 from ._streaming import Context, MsgStream, context, stream
 from ._supervise import ActorNursery, open_nursery
+from ._tls import TLSConfig, TLSError
+from ._keyfiles import KeyFileError
 from .codecs import EncodeError, DecodeError, UnknownCodec
 from .transports import TransportClosed, UnknownTransport
 from . import log
@@ -34,11 +36,12 @@ __version__ = '0.2.0.dev0'
 __all__ = [
     'Actor', 'ActorFailure', 'ActorNursery', 'Arbiter', 'Channel',
     'Context', 'ContextCancelled', 'DecodeError', 'EncodeError',
-    'HandshakeError', 'MessageTooLarge', 'ModuleNotExposed', 'MsgStream',
+    'HandshakeError', 'KeyFileError', 'MessageTooLarge', 'ModuleNotExposed', 'MsgStream',
     'NoResult', 'NoSuchFunction', 'Portal', 'RemoteActorError',
-    'TransportClosed', 'UnknownCodec', 'UnknownTransport', 'breakpoint',
-    'context', 'current_actor', 'find_actor', 'get_arbiter', 'log',
-    'open_nursery', 'open_portal', 'one_for_all', 'one_for_one',
-    'open_root_actor', 'pause', 'rest_for_one', 'run', 'run_arbiter',
-    'run_daemon', 'stream', 'wait_for_actor',
+    'TLSConfig', 'TLSError', 'TransportClosed', 'UnknownCodec',
+    'UnknownTransport', 'breakpoint', 'context', 'current_actor',
+    'find_actor', 'get_arbiter', 'log', 'open_nursery', 'open_portal',
+    'one_for_all', 'one_for_one', 'open_root_actor', 'pause',
+    'rest_for_one', 'run', 'run_arbiter', 'run_daemon', 'stream',
+    'wait_for_actor',
 ]

@@ -15,6 +15,8 @@ import hmac
 import os
 import secrets
 
+from . import _keyfiles
+
 _ENV = 'TRACTOR_SECRET'
 _ENV_FILE = 'TRACTOR_SECRET_FILE'
 _cached: bytes | None = None
@@ -33,9 +35,7 @@ def _as_bytes(secret: bytes | str) -> bytes:
 
 
 def default_secret_path() -> str:
-    base = os.environ.get('XDG_CONFIG_HOME') or os.path.join(
-        os.path.expanduser('~'), '.config')
-    return os.path.join(base, 'tractor', 'secret')
+    return os.path.join(_keyfiles.config_dir(), 'secret')
 
 
 def secret_file() -> str:
@@ -46,28 +46,17 @@ def secret_file() -> str:
 
 
 def _read_or_create(path: str) -> bytes:
-    try:
-        with open(path, 'rb') as f:
-            data = f.read().strip()
-        if data:
-            return data
-    except FileNotFoundError:
-        pass
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    token = secrets.token_hex(32).encode()
-    tmp = f'{path}.{os.getpid()}.tmp'
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, 'wb') as f:
-        f.write(token)
-    try:
-        # first writer wins; everyone then reads the same file
-        os.link(tmp, path)
-    except FileExistsError:
-        pass
-    finally:
-        os.unlink(tmp)
+    if not os.path.exists(path):
+        _keyfiles.publish_file(path, secrets.token_hex(32).encode())
+    # an existing file too: a secret others can read admits them
+    _keyfiles.check_private(path)
     with open(path, 'rb') as f:
-        return f.read().strip()
+        data = f.read().strip()
+    if not data:
+        raise ValueError(
+            f'the secret file {path} is empty: delete it (a new one is '
+            f'created) or write the cluster secret into it')
+    return data
 
 
 def get_secret(secret: bytes | str | None = None) -> bytes:

@@ -45,6 +45,9 @@ def _build_actor(config: dict):
         # the tree's limit (see tractor.run): a process-wide setting of
         # the transport, like the secret, made before any socket exists
         get_transport(config['transport']).max_frame = config['max_frame']
+    if config.get('tls') is not None:
+        from ._tls import keys_for
+        get_transport(config['transport']).tls = keys_for(config['tls'])
     return Actor(
         config['name'],
         uid=config['uid'],

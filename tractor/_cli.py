@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import enum
 import os
-import stat
 import sys
 import time
 import uuid
@@ -38,13 +37,20 @@ from typing import Any, Sequence
 
 import trio
 
-from . import _auth
+from . import _auth, _tls
 from ._channel import Channel
 from ._exceptions import HandshakeError, RemoteActorError
+from ._keyfiles import KeyFileError
 from ._protocol import request
 from ._root import _network_defaults, parse_arbiter_addr, run_arbiter
 from .codecs import UnknownCodec
-from .transports import Addr, AddressError, TransportClosed, UnknownTransport
+from .transports import (
+    Addr,
+    AddressError,
+    TransportClosed,
+    UnknownTransport,
+    get_transport,
+)
 
 #: seconds ``ls``/``ping`` wait for an answer by default
 DEFAULT_TIMEOUT = 5.0
@@ -146,6 +152,11 @@ def _network(args, address: str | None) -> Addr:
              if address is not None else None)
     addr, args.transport, args.codec = _network_defaults(
         given, args.transport, args.codec)
+    # a TLS cluster ($TRACTOR_TLS=1, or --transport tcp+tls) is spoken to
+    # over TLS, with this user's keys
+    args.transport, tls = _tls.split_transport(args.transport, None)
+    args.tls = _tls.from_option(tls)
+    _tls.install(get_transport(args.transport), args.tls)
     return Addr.parse(addr, args.transport)
 
 
@@ -194,7 +205,7 @@ def _arbiter(args) -> None:
     arb = _network(args, args.address)
     try:
         run_arbiter(arb, transport=args.transport, codec=args.codec,
-                    loglevel=args.loglevel)
+                    loglevel=args.loglevel, tls=args.tls)
     except (RuntimeError, OSError) as err:
         raise CliError(ExitCode.FAILED, str(err)) from None
 
@@ -207,16 +218,15 @@ def _secret(args) -> None:
     created = not os.path.exists(path)
     try:
         _auth._read_or_create(path)
-        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except KeyFileError as err:
+        # where it is, and (as every program will refuse it) how to fix it
+        print(f'warning: {err}', file=sys.stderr)
     except OSError as err:
         raise CliError(ExitCode.FAILED,
                        f'cannot read or create the secret file: {err} (set '
                        f'$TRACTOR_SECRET_FILE to a writable path)') from None
     if created:
         print(f'created a new secret in {path}', file=sys.stderr)
-    if mode & 0o077:
-        print(f'warning: {path} can be read by other users (mode '
-              f'{mode:04o}): chmod 600 {path}', file=sys.stderr)
     print(path)
 
 

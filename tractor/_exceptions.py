@@ -31,6 +31,7 @@ import trio
 from .codecs import CodecError, DecodeError, EncodeError, UnknownCodec
 from .transports import (
     FrameTooLarge,
+    HandshakeError,
     TransportClosed,
     TransportError,
     UnknownTransport,
@@ -101,11 +102,6 @@ class NoSuchFunction(AttributeError):
 
 class NoResult(RuntimeError):
     """``Portal.result()`` on an actor that runs no main function."""
-
-
-class HandshakeError(TransportClosed):
-    """The peer is not a compatible, authenticated tractor actor: wrong
-    protocol version, codec or secret, or not tractor at all."""
 
 
 class MessageTooLarge(EncodeError, ValueError):

@@ -9,7 +9,7 @@ from typing import Any, AsyncIterator
 
 import trio
 
-from . import _auth, _debug, _malloc, _spawn, _state
+from . import _auth, _debug, _malloc, _spawn, _state, _tls
 from ._actor import Actor
 from ._arbiter import Arbiter
 from ._channel import Channel, HandshakeError
@@ -87,12 +87,15 @@ def _network_defaults(arbiter_addr, transport: str | None,
 
 
 def _root_config(*, arbiter_addr, transport, codec, start_method, loglevel,
-                 secret, rpc_module_paths, max_frame, debug_mode,
+                 secret, rpc_module_paths, max_frame, debug_mode, tls,
                  **rest) -> tuple:
     """Options with the environment's defaults filled in, checked before
     anything is bound, and the process-wide settings they imply; with the
     tree's ``max_frame`` beside them (a transport setting, not the
     actor's)."""
+    transport, tls = _tls.split_transport(
+        transport or os.environ.get('TRACTOR_TRANSPORT') or 'tcp', tls)
+    tls = _tls.from_option(tls)
     arbiter_addr, transport, codec = _network_defaults(
         arbiter_addr, transport, codec)
     limit = _max_frame(max_frame)
@@ -109,7 +112,7 @@ def _root_config(*, arbiter_addr, transport, codec, start_method, loglevel,
     return dict(rest, arbiter_addr=arbiter_addr, transport=transport,
                 codec=codec, loglevel=loglevel,
                 secret=_auth.get_secret(secret),
-                rpc_module_paths=list(rpc_module_paths)), limit
+                rpc_module_paths=list(rpc_module_paths)), limit, tls
 
 
 @asynccontextmanager
@@ -129,6 +132,7 @@ async def open_root_actor(
     heartbeat: tuple | None = None,
     max_frame: int | None = None,
     debug_mode: bool | None = None,
+    tls: 'bool | _tls.TLSConfig | None' = None,
 ) -> AsyncIterator[Actor]:
     """Run the root actor of a tree around the block, inside the trio
     program (or pytest-trio test) that is already running::
@@ -146,16 +150,18 @@ async def open_root_actor(
         raise RuntimeError(
             'a root actor is already running in this process: use it (call '
             'tractor APIs directly) instead of opening a second one')
-    cfg, limit = _root_config(
+    cfg, limit, tls = _root_config(
         name=name, arbiter_addr=arbiter_addr, start_method=start_method,
         loglevel=loglevel, transport=transport, codec=codec,
         rpc_module_paths=rpc_module_paths, statespace=statespace,
         secret=secret, bind_addr=bind_addr, advertise_addr=advertise_addr,
-        heartbeat=heartbeat, max_frame=max_frame, debug_mode=debug_mode)
-    # the transport instance is shared by the whole process: its limit is
-    # this tree's while the root runs (children get it in their config)
-    # and the previous one again after
+        heartbeat=heartbeat, max_frame=max_frame, debug_mode=debug_mode,
+        tls=tls)
+    # the transport instance is shared by the whole process: its limit and
+    # TLS keys are this tree's while the root runs (children get them in
+    # their config) and the previous ones again after
     tr = get_transport(cfg['transport'])
+    before_tls = _tls.install(tr, tls)
     before, tr.max_frame = tr.max_frame, limit
     try:
         actor, accept, listener = await _bind_root(**cfg)
@@ -171,6 +177,8 @@ async def open_root_actor(
                 raise
     finally:
         tr.max_frame = before
+        if tls is not None or before_tls is not None:
+            tr.tls = before_tls
         _state._set_current_actor(None)
         _debug.reset()
 
@@ -197,6 +205,7 @@ def run(
     heartbeat: tuple | None = None,
     max_frame: int | None = None,
     debug_mode: bool | None = None,
+    tls: 'bool | _tls.TLSConfig | None' = None,
     **kwargs,
 ) -> Any:
     """Run ``async_fn(*args, **kwargs)`` in a new root actor and return its
@@ -223,6 +232,13 @@ def run(
     tractor.breakpoint()`` and ``breakpoint()`` stop in any actor with a
     pdb prompt on this terminal, and an error raised in an actor opens pdb
     post-mortem where it was raised (see :mod:`tractor._debug`).
+    ``tls=True`` (else ``$TRACTOR_TLS=1``) encrypts and mutually
+    authenticates every channel of the tree on tcp (TLS 1.3), nng (TLS)
+    and zmq (CURVE) with a per-user cluster CA created on first use;
+    ``tls=tractor.TLSConfig(ca=..., cert=..., key=...)`` brings your own.
+    ``transport='tcp+tls'`` (``'nng+tls'``, ``'zmq+curve'``) says the
+    same. uds and ``ipc://`` addresses stay on the host and are left as
+    they are. See :mod:`tractor._tls`.
 
     Several hosts: ``arbiter_addr=('10.0.0.1', 1616)`` joins (or, on
     10.0.0.1, becomes) the arbiter there. A root that joins listens by
@@ -251,7 +267,8 @@ def run(
         loglevel=loglevel, transport=transport, codec=codec,
         rpc_module_paths=rpc_module_paths, statespace=statespace,
         secret=secret, bind_addr=bind_addr, advertise_addr=advertise_addr,
-        heartbeat=heartbeat, max_frame=max_frame, debug_mode=debug_mode)
+        heartbeat=heartbeat, max_frame=max_frame, debug_mode=debug_mode,
+        tls=tls)
     try:
         return trio.run(_run_main, async_fn, args, kwargs, options)
     except BaseExceptionGroup as eg:

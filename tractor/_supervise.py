@@ -239,6 +239,9 @@ class ActorNursery:
             'secret': actor.secret,
             'heartbeat': actor.heartbeat,
             'max_frame': get_transport(actor.transport).max_frame,
+            # the TLS key files' paths (never the keys): see tractor._tls
+            'tls': getattr(getattr(get_transport(actor.transport), 'tls',
+                                   None), 'config', None),
             'start_method': _state._spawn_method,
             'debug': _debug.child_config(),
         }

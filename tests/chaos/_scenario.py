@@ -24,8 +24,9 @@ import time
 import trio
 
 import tractor
+from tractor import _tls
 from tractor._exceptions import BaseExceptionGroup
-from tractor.transports import TransportClosed
+from tractor.transports import TransportClosed, get_transport
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ME = __name__
@@ -609,6 +610,12 @@ def main(cfg: dict) -> None:
         tractor.log.get_console_log(cfg['loglevel'])
     mode = cfg['mode']
     kw = run_kwargs(cfg)
+    if mode in ('intruder', 'friend'):
+        # outside any tree, but speaking its transport as it does (tcp+tls:
+        # TLS with this user's keys), so that what is tested is the secret
+        name, tls = _tls.split_transport(cfg['transport'], None)
+        if tls:
+            _tls.install(get_transport(name), _tls.TLSConfig())
     if mode == 'intruder':
         result = intruder(cfg)
         # and as a root joining the tree's arbiter: refused, not admitted

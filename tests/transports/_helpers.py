@@ -11,8 +11,8 @@ import os
 import signal
 import subprocess
 import sys
-from contextlib import asynccontextmanager
-from typing import AsyncIterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import AsyncIterator, Iterator
 
 import trio
 
@@ -35,7 +35,8 @@ from tractor.transports import (
     get_transport,
 )
 from tractor.transports._addr import PATH_SCHEMES
-from tractor_testing import transport_matrix
+from tractor import _tls
+from tractor_testing import SECURED, transport_matrix
 
 log = get_logger('tests.transports')
 
@@ -49,18 +50,39 @@ RAW_TRANSPORTS = ('tcp', 'uds')
 
 
 # -- what to test --------------------------------------------------------
-def transport_variants() -> list[tuple[str, str]]:
-    """``(transport, scheme)`` for every usable transport and every scheme
-    it speaks: ``('tcp', 'tcp')``, ``('uds', 'ipc')``, ``('nng', 'tcp')``,
-    ``('nng', 'ipc')``... (the runtime suite's matrix, so
-    ``$TRACTOR_TEST_TRANSPORTS`` restricts both alike)."""
-    return [(name, scheme) for name, scheme, _ in transport_matrix()]
+def transport_variants() -> list[tuple[str, str, str]]:
+    """``(transport, scheme, variant)`` for every usable transport and
+    every scheme it speaks, and the secured variants (``tcp+tls``...):
+    ``('tcp', 'tcp', 'tcp')``, ``('uds', 'ipc', 'uds')``, ``('nng', 'ipc',
+    'nng+ipc')``, ``('tcp', 'tcp', 'tcp+tls')``... (the runtime suite's
+    matrix, so ``$TRACTOR_TEST_TRANSPORTS`` restricts both alike)."""
+    return transport_matrix()
 
 
-def variant_id(variant: tuple[str, str]) -> str:
-    name, scheme = variant
+def variant_id(variant: tuple[str, str, str]) -> str:
+    name, scheme, full = variant
+    if full in SECURED.values():
+        return full
     schemes = get_transport(name).schemes
     return name if len(schemes) == 1 else f'{name}+{scheme}'
+
+
+@contextmanager
+def secured(variant: tuple[str, str, str]) -> Iterator[None]:
+    """The shared transport instance of ``variant`` speaks TLS (with the
+    zero-config keys) inside the block if ``variant`` is a secured one,
+    as it does under ``tractor.run(transport='tcp+tls')``; plain again
+    after."""
+    name, _, full = variant
+    if full not in SECURED.values():
+        yield
+        return
+    tr = get_transport(name)
+    before = _tls.install(tr, _tls.TLSConfig())
+    try:
+        yield
+    finally:
+        tr.tls = before
 
 
 def codecs() -> list[str]:
@@ -152,6 +174,8 @@ async def peer_process(
     cmd = [sys.executable, PEER_SCRIPT, mode, str(addr), addr.transport,
            codec]
     full_env = {**os.environ, 'TRACTOR_SECRET': SECRET, **env}
+    if getattr(get_transport(addr.transport), 'tls', None) is not None:
+        full_env['TRACTOR_TLS'] = '1'  # see _peer.py
     proc = await trio.lowlevel.open_process(
         cmd, env=full_env, stdin=subprocess.DEVNULL)
     try:
@@ -222,6 +246,19 @@ async def echo_server(addr: Addr, codec: str, **kw
 
 
 # -- raw bytes -----------------------------------------------------------
+def raw_unfit(addr: Addr) -> str | None:
+    """Why raw bytes cannot reach ``addr``'s frames (a reason to skip a
+    raw-byte test), None if they can."""
+    if addr.transport not in RAW_TRANSPORTS:
+        return (f'{addr.transport} is not a raw length-prefixed byte '
+                f'stream; its frame-level cases are tested instead')
+    if getattr(get_transport(addr.transport), 'tls', None) is not None:
+        return ('with TLS the bytes are records, so raw bytes are refused '
+                'by the TLS handshake before any frame (tests/test_tls.py '
+                'checks that refusal)')
+    return None
+
+
 async def raw_connect(addr: Addr) -> trio.SocketStream:
     """A plain socket to a length-prefixed transport's listener, to write
     bytes no well-behaved stream would."""

@@ -16,6 +16,9 @@ with ``tractor.transports.connect`` (or ``tractor.Channel.connect`` for the
     handshakes, then sends nothing, heartbeats included, while its loop
     runs: a live process whose connection carries nothing.
 
+With ``$TRACTOR_TLS=1`` the transport speaks TLS (zero-config keys), as
+the test's side does for a secured variant (``tcp+tls``...).
+
 With ``$PEER_RESPONDER=1`` the ``channel-*`` modes run a liveness responder
 (as an actor does), so their hello advertises it.
 
@@ -88,6 +91,11 @@ async def channel_mute(addr: str, transport: str, codec: str) -> None:
 
 def main() -> None:
     mode, addr, transport = sys.argv[1:4]
+    if os.environ.get('TRACTOR_TLS') == '1':
+        # the secured variant of the transport, as the test's side has it
+        from tractor import _tls
+        from tractor.transports import get_transport
+        _tls.install(get_transport(transport), _tls.TLSConfig())
     codec = sys.argv[4] if len(sys.argv) > 4 else 'msgpack'
     if mode == 'echo':
         trio.run(echo, addr, transport)

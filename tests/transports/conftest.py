@@ -2,7 +2,8 @@
 
 Every contract test takes ``transport_addr``: a fresh address for each
 registered transport and each scheme it speaks (``tcp``, ``uds``,
-``nng+tcp``, ``nng+ipc``, ``zmq+tcp``, ``zmq+ipc``, ...), built from
+``nng+tcp``, ``nng+ipc``, ``zmq+tcp``, ``zmq+ipc``, ... and the secured
+``tcp+tls``, ``nng+tls``...), built from
 :func:`tractor.transports.available_transports` and the transport's
 ``schemes``. A new transport is judged by registering it: nothing here
 names one. Channel tests also take ``codec``, one per available codec.
@@ -16,6 +17,7 @@ from tractor.transports import get_transport
 from ._helpers import (
     codecs,
     fresh_addr,
+    secured,
     stream_pair,
     transport_variants,
     variant_id,
@@ -27,8 +29,11 @@ CODECS = codecs()
 
 @pytest.fixture(params=TRANSPORT_VARIANTS, ids=variant_id)
 def transport_variant(request):
-    """``(transport name, scheme)``."""
-    return request.param
+    """``(transport name, scheme)``; a secured variant (``tcp+tls``...)
+    is its transport with TLS on for the test (see ``secured``)."""
+    name, scheme, _ = request.param
+    with secured(request.param):
+        yield name, scheme
 
 
 @pytest.fixture

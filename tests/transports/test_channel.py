@@ -26,7 +26,7 @@ from tractor.codecs import (
 from tractor.transports import Addr, TransportClosed, get_transport
 
 from ._helpers import (
-    RAW_TRANSPORTS,
+    raw_unfit,
     SECRET,
     accept_from,
     channel_pair,
@@ -571,9 +571,8 @@ async def test_bad_peer_dropped_others_served(transport_addr: Addr,
     error naming the problem, while a peer already connected and a peer
     connecting afterwards are served normally."""
     raw_only, says = BAD_PEERS[case]
-    if raw_only and transport_addr.transport not in RAW_TRANSPORTS:
-        pytest.skip(f'{transport_addr.transport} carries frames, not raw '
-                    f'bytes; the frame-level cases cover it')
+    if raw_only and raw_unfit(transport_addr):
+        pytest.skip(raw_unfit(transport_addr))
     async with echo_server(transport_addr, codec,
                            handshake_timeout=1.0) as srv:
         addr = srv.listener.addr

@@ -32,13 +32,13 @@ from tractor.transports import (
 )
 
 from ._helpers import (
-    RAW_TRANSPORTS,
     accept_from,
     close_all,
     connect_accepted,
     pattern,
     peer_process,
     raw_connect,
+    raw_unfit,
     raw_wait_closed,
     stream_pair,
 )
@@ -49,9 +49,9 @@ MiB = 1024 * 1024
 
 
 def need_raw(addr: Addr) -> None:
-    if addr.transport not in RAW_TRANSPORTS:
-        pytest.skip(f'{addr.transport} is not a raw length-prefixed byte '
-                    f'stream; its frame-level cases are in the contract')
+    why = raw_unfit(addr)
+    if why:
+        pytest.skip(why)
 
 
 # -- the contract, through the kit ---------------------------------------

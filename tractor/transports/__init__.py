@@ -7,6 +7,7 @@ from ._base import (
     DEFAULT_MAX_FRAME,
     Frame,
     FrameTooLarge,
+    HandshakeError,
     ReceivesMany,
     SendsMany,
     TakesParts,
@@ -43,8 +44,9 @@ async def listen(addr, transport: str = 'tcp') -> Listener:
 
 __all__ = [
     'Addr', 'AddressError', 'DEFAULT_MAX_FRAME', 'ENTRY_POINT_GROUP',
-    'Frame', 'FrameTooLarge', 'Listener', 'FrameStream', 'ReceivesMany',
-    'SendsMany', 'TakesParts', 'Transport', 'TransportClosed',
+    'Frame', 'FrameTooLarge', 'HandshakeError', 'Listener', 'FrameStream',
+    'ReceivesMany', 'SendsMany', 'TakesParts', 'Transport',
+    'TransportClosed',
     'TransportError', 'UnknownTransport', 'available_transports', 'connect',
     'frame_size', 'takes_parts',
     'get_transport', 'listen', 'register_transport', 'runtime_dir',

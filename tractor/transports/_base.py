@@ -165,6 +165,15 @@ class FrameTooLarge(TransportClosed):
     Raise ``max_frame`` on both sides if the payload is legitimate."""
 
 
+class HandshakeError(TransportClosed):
+    """The peer is not a compatible, authenticated tractor actor: wrong
+    protocol version, codec or secret, not tractor at all, or refused by
+    TLS (another CA, an expired or wrong-purpose certificate, TLS spoken to
+    plaintext or the reverse). Defined here, below the runtime, because a
+    transport's own handshake (TLS) refuses peers too; the runtime
+    re-exports it as ``tractor.HandshakeError``."""
+
+
 class UnknownTransport(TransportError, LookupError):
     """No transport is registered under the requested name."""
 

@@ -56,6 +56,7 @@ from trio.lowlevel import (
     wait_readable,
 )
 
+from . import _tls_nng
 from ._addr import Addr, AddressError
 from ._base import DEFAULT_MAX_FRAME, TransportClosed
 from ._kit import (
@@ -517,6 +518,10 @@ class NNGTransport:
 
     name = 'nng'
     schemes = ('tcp', 'ipc')
+    #: key material (:class:`tractor._tls.Keys`) when ``tcp://`` streams
+    #: speak TLS (see :mod:`._tls_nng`); set for the whole process, like
+    #: ``max_frame``, by the tree's ``tls=`` option
+    tls = None
 
     def __init__(
         self,
@@ -540,8 +545,20 @@ class NNGTransport:
             addr = Addr(addr.transport, 'ipc', path=os.path.abspath(addr.path))
         return addr
 
-    def _pair_socket(self, scheme: str) -> pynng.Pair0:
+    def _secured(self, scheme: str, server: bool) -> dict:
+        """Socket options for TLS on ``scheme`` (none: ipc, or no TLS)."""
+        if self.tls is None or scheme != 'tcp':
+            return {}
+        return {'tls_config': _tls_nng.config(self.tls, server)}
+
+    def _url(self, addr: Addr) -> str:
+        if self.tls is None or addr.scheme != 'tcp':
+            return addr.url
+        return _tls_nng.url(addr.url)
+
+    def _pair_socket(self, scheme: str, server: bool) -> pynng.Pair0:
         sock = pynng.Pair0(
+            **self._secured(scheme, server),
             recv_buffer_size=self.buffer,
             send_buffer_size=self.buffer,
             recv_max_size=self.max_frame,
@@ -558,13 +575,13 @@ class NNGTransport:
     def _open_pair(self, laddr: Addr):
         """A fresh pair socket listening for the one peer that asked
         (runs in the listener's accept); returns it and the reply."""
-        sock = self._pair_socket(laddr.scheme)
+        sock = self._pair_socket(laddr.scheme, True)
         stream = None
         try:
             if laddr.scheme == 'tcp':
                 stream = NNGFrameStream(sock, laddr, laddr, self.max_frame,
                                       self.linger)
-                ep = sock.listen(laddr.with_port(0).url)
+                ep = sock.listen(self._url(laddr.with_port(0)))
                 port = socket.ntohs(ep.local_address.port)
                 reply = _REPLY_TCP + str(port).encode()
             else:
@@ -584,10 +601,11 @@ class NNGTransport:
 
     async def listen(self, addr) -> NNGListener:
         addr = self._parse(addr)
-        sock = pynng.Rep0(recv_max_size=_CTRL_MAX)
+        sock = pynng.Rep0(recv_max_size=_CTRL_MAX,
+                          **self._secured(addr.scheme, True))
         try:
             try:
-                ep = sock.listen(addr.url)
+                ep = sock.listen(self._url(addr))
             except pynng.AddressInUse:
                 raise OSError(errno.EADDRINUSE,
                               f'{addr} is already being listened on') from None
@@ -610,7 +628,12 @@ class NNGTransport:
             return await trio.to_thread.run_sync(
                 lambda: sock.dial(url, block=True), abandon_on_cancel=True)
         except _NNGError as err:
-            raise TransportClosed(f'cannot connect to {what}: {err}') from None
+            refused = None
+            if what.scheme == 'tcp':
+                refused = (_tls_nng.refused if self.tls is not None
+                           else _tls_nng.plaintext_refused)(what, err)
+            raise refused or TransportClosed(
+                f'cannot connect to {what}: {err}') from None
 
     async def connect(self, addr) -> NNGFrameStream:
         addr = self._parse(addr)
@@ -624,10 +647,11 @@ class NNGTransport:
 
     async def _connect(self, addr: Addr) -> NNGFrameStream:
         # 1. ask the rendezvous socket for a pair socket of our own
-        req = pynng.Req0(recv_max_size=_CTRL_MAX)
+        req = pynng.Req0(recv_max_size=_CTRL_MAX,
+                         **self._secured(addr.scheme, False))
         fds = []
         try:
-            await self._dial(req, addr.url, addr)
+            await self._dial(req, self._url(addr), addr)
             fds = [req.recv_fd, req.send_fd]
             try:
                 await _send_ctrl(req, _HELLO)
@@ -639,7 +663,7 @@ class NNGTransport:
             _close_sock(req, *fds)
         head, rest = reply[:4], reply[4:].decode(errors='replace')
         if head == _REPLY_TCP and rest.isdigit():
-            pair_url = addr.with_port(int(rest)).url
+            pair_url = self._url(addr.with_port(int(rest)))
             local = addr
         elif head == _REPLY_IPC and rest.startswith('/'):
             pair_url = f'ipc://{rest}'
@@ -650,7 +674,7 @@ class NNGTransport:
             raise TransportClosed(f'{addr} is not a tractor nng listener '
                                   f'(it replied {reply[:40]!r})')
         # 2. attach to it
-        sock = self._pair_socket(addr.scheme)
+        sock = self._pair_socket(addr.scheme, False)
         stream = NNGFrameStream(sock, local, addr, self.max_frame, self.linger)
         try:
             stream._endpoint = await self._dial(sock, pair_url, addr)

@@ -29,7 +29,7 @@ from trio.lowlevel import (
 )
 
 from ._addr import Addr
-from ._base import DEFAULT_MAX_FRAME, TransportClosed
+from ._base import DEFAULT_MAX_FRAME, HandshakeError, TransportClosed
 from ._kit import (
     YIELD_EVERY as _YIELD_EVERY,
     claim_ipc_path,
@@ -112,7 +112,10 @@ class SocketFrameStream:
         if n >= _JOIN_BELOW:
             await self._send_chunks((_pack_hdr(n), data), 1)
             return
-        buf = _pack_hdr(n) + data
+        await self._send_small(_pack_hdr(n) + data)
+
+    async def _send_small(self, buf) -> None:
+        """Send one small frame, header included."""
         if self._writing or self._closed or self._wcount >= _YIELD_EVERY - 1:
             await self._send_chunks((buf,), 1)
             return
@@ -291,7 +294,10 @@ class SocketFrameStream:
             return None
         (n,) = _unpack_hdr(buf, pos)
         if n > self.max_frame:
-            err = too_large_received(self.peer_addr, n, self.max_frame)
+            from ._tls_tcp import tls_hint
+            hint = tls_hint(bytes(buf[pos:pos + 3]))
+            err = HandshakeError(f'peer {self.peer_addr}: {hint}') if hint \
+                else too_large_received(self.peer_addr, n, self.max_frame)
             self._close_now(err)
             raise err
         end = pos + _HDR_SIZE + n
@@ -350,15 +356,17 @@ class SocketFrameStream:
                 exc = _closed_error(err, f'connection to {self.peer_addr} lost')
                 self._close_now(exc)
                 raise exc from None
-            # got == 0: orderly EOF
-            pending = len(self._rbuf) - self._rpos
-            if self._big is not None or pending:
-                msg = 'peer closed the connection in the middle of a frame'
-            else:
-                msg = f'peer {self.peer_addr} closed the connection'
-            exc = TransportClosed(msg)
-            self._close_now(exc)
-            raise exc
+            self._eof()  # got == 0: orderly EOF
+
+    def _eof(self) -> None:
+        pending = len(self._rbuf) - self._rpos
+        if self._big is not None or pending:
+            msg = 'peer closed the connection in the middle of a frame'
+        else:
+            msg = f'peer {self.peer_addr} closed the connection'
+        exc = TransportClosed(msg)
+        self._close_now(exc)
+        raise exc
 
     # -- closing -------------------------------------------------------
     def _close_now(self, err: TransportClosed | None = None) -> None:
@@ -394,6 +402,8 @@ class SocketListener:
         self._sock = sock
         self.addr = addr
         self._transport = transport
+        # TLS as it was when listening started, for every peer accepted
+        self._tls = getattr(transport, 'tls', None)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -421,7 +431,7 @@ class SocketListener:
                     raise TransportClosed(f'{self} is closed') from None
                 continue
             await cancel_shielded_checkpoint()
-            return self._transport._wrap(conn, self.addr, peer)
+            return self._transport._wrap(conn, self.addr, peer, self._tls)
 
     async def aclose(self) -> None:
         if self._closed:
@@ -455,6 +465,11 @@ class TCPTransport:
     name = 'tcp'
     schemes = ('tcp',)
 
+    #: key material (:class:`tractor._tls.Keys`) when this transport
+    #: speaks TLS (see :mod:`._tls_tcp`); set for the whole process, like
+    #: ``max_frame``, by the tree's ``tls=`` option
+    tls = None
+
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         self.max_frame = max_frame
 
@@ -466,10 +481,17 @@ class TCPTransport:
     def _addr(self, sockaddr) -> Addr:
         return Addr(self.name, 'tcp', host=sockaddr[0], port=sockaddr[1])
 
-    def _wrap(self, conn, local: Addr, peer) -> SocketFrameStream:
+    def _wrap(self, conn, local: Addr, peer, tls=None,
+              server_side: bool = True) -> SocketFrameStream:
         self._tune(conn)
-        return SocketFrameStream(conn, self._addr(conn.getsockname()),
-                               self._addr(peer), self.max_frame)
+        args = (conn, self._addr(conn.getsockname()), self._addr(peer),
+                self.max_frame)
+        if tls is not None:
+            from ._tls_tcp import TLSFrameStream
+            return TLSFrameStream(
+                *args, context=tls.ssl_context(server_side),
+                server_side=server_side)
+        return SocketFrameStream(*args)
 
     def _cleanup(self, addr: Addr) -> None:
         pass
@@ -488,7 +510,15 @@ class TCPTransport:
                 raise TransportClosed(
                     f'cannot connect to {addr}: {err.strerror or err}') from None
             raise
-        return self._wrap(sock, addr, sock.getpeername())
+        tls = self.tls
+        stream = self._wrap(sock, addr, sock.getpeername(), tls, False)
+        if tls is not None:
+            try:
+                await stream.handshake()
+            except BaseException:
+                stream._close_now()
+                raise
+        return stream
 
     async def listen(self, addr) -> SocketListener:
         addr = Addr.parse(addr, self.name)
@@ -505,8 +535,10 @@ class TCPTransport:
             sock.close()
             raise
         host, port = sock.getsockname()[:2]
-        return SocketListener(sock, Addr(self.name, 'tcp', host=host,
-                                         port=port), self)
+        cls = SocketListener
+        if self.tls is not None:
+            from ._tls_tcp import TLSListener as cls
+        return cls(sock, Addr(self.name, 'tcp', host=host, port=port), self)
 
 
 class UDSTransport(TCPTransport):
@@ -516,7 +548,8 @@ class UDSTransport(TCPTransport):
     name = 'uds'
     schemes = ('ipc',)
 
-    def _wrap(self, conn, local: Addr, peer) -> SocketFrameStream:
+    def _wrap(self, conn, local: Addr, peer, tls=None) -> SocketFrameStream:
+        # local: no TLS (see tractor._tls)
         return SocketFrameStream(conn, local, local, self.max_frame)
 
     def _cleanup(self, addr: Addr) -> None:

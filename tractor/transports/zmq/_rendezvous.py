@@ -54,7 +54,8 @@ from trio.lowlevel import checkpoint, notify_closing, wait_readable
 import zmq
 
 from .._addr import Addr, runtime_dir
-from .._base import DEFAULT_MAX_FRAME, TransportClosed
+from .. import _tls_zmq
+from .._base import DEFAULT_MAX_FRAME, HandshakeError, TransportClosed
 from .._kit import (
     KEEPALIVE,
     RECONNECT_NEVER_MS as _RECONNECT_NEVER_MS,
@@ -217,6 +218,10 @@ class ZMQTransport:
 
     name = 'zmq'
     schemes = ('tcp', 'ipc')
+    #: key material (:class:`tractor._tls.Keys`) when ``tcp://`` streams
+    #: are CURVE-secured (see :mod:`.._tls_zmq`); set for the whole
+    #: process, like ``max_frame``, by the tree's ``tls=`` option
+    tls = None
 
     def __init__(
         self,
@@ -239,9 +244,11 @@ class ZMQTransport:
 
     # -- sockets -------------------------------------------------------
     def _stream_socket(self, kind: int, dialer: bool,
-                       ipv6: bool = False) -> ZSock:
+                       ipv6: bool = False, curve: bool = False) -> ZSock:
         sock = context().socket(kind)
         try:
+            if curve:
+                _tls_zmq.secure(sock, self.tls, server=not dialer)
             so = sock.setsockopt
             so(zmq.LINGER, self.linger_ms)
             so(zmq.SNDHWM, self.hwm)
@@ -277,7 +284,8 @@ class ZMQTransport:
             host = laddr.host or '0.0.0.0'
             h = f'[{host}]' if ':' in host else host
             endpoint = f'tcp://{h}:*'
-            zs = self._stream_socket(zmq.PAIR, dialer=False, ipv6=':' in host)
+            zs = self._stream_socket(zmq.PAIR, dialer=False, ipv6=':' in host,
+                                     curve=self.tls is not None)
         stream = ZMQFrameStream(zs, laddr, laddr, max_frame=self.max_frame,
                               linger_ms=self.linger_ms, dialer=False,
                               window=self.window)
@@ -297,14 +305,17 @@ class ZMQTransport:
         addr = Addr.parse(addr, self.name)
         deadline = trio.current_time() + self.connect_timeout
         ipv6 = ':' in addr.host
+        curve = self.tls is not None and addr.scheme == 'tcp'
         # 1. rendezvous: ask the listener for a socket of our own
         try:
-            zs = self._stream_socket(zmq.DEALER, dialer=True, ipv6=ipv6)
+            zs = self._stream_socket(zmq.DEALER, dialer=True, ipv6=ipv6,
+                                     curve=curve)
             zs.sock.setsockopt(zmq.MAXMSGSIZE, 4096)
         except _ZMQError as err:
             raise closed_error(err, f'cannot connect to {addr}') from None
         rdv = ZMQFrameStream(zs, addr, addr, max_frame=4096, linger_ms=0,
                            dialer=True)
+        rdv._curve = curve
         try:
             zs.sock.connect(addr.url)
             await rdv.send(_MAGIC)
@@ -317,6 +328,8 @@ class ZMQTransport:
                     f'{self.connect_timeout} s')
         except _ZMQError as err:
             raise closed_error(err, f'cannot connect to {addr}') from None
+        except HandshakeError:
+            raise
         except TransportClosed as err:
             msg = str(err)
             if not msg.startswith('cannot connect'):
@@ -335,12 +348,14 @@ class ZMQTransport:
             endpoint = f'tcp://{addr.with_port(int(where)).location}'
         # 2. our own PAIR to the socket the listener bound for us
         try:
-            zs = self._stream_socket(zmq.PAIR, dialer=True, ipv6=ipv6)
+            zs = self._stream_socket(zmq.PAIR, dialer=True, ipv6=ipv6,
+                                     curve=curve)
         except _ZMQError as err:
             raise closed_error(err, f'cannot connect to {addr}') from None
         stream = ZMQFrameStream(zs, addr, addr, max_frame=self.max_frame,
                               linger_ms=self.linger_ms, dialer=True,
                               window=self.window)
+        stream._curve = curve
         try:
             zs.sock.connect(endpoint)
             await stream._wait_connected(deadline)
@@ -369,6 +384,10 @@ class ZMQTransport:
             # a raw connection that never completes ZMTP is dropped after
             # this long, instead of libzmq's 30 s default
             router.setsockopt(zmq.HANDSHAKE_IVL, 5000)
+            if self.tls is not None and addr.scheme == 'tcp':
+                _tls_zmq.secure(router, self.tls, server=True)
+                # CURVE's handshake commands are bigger than that limit
+                router.setsockopt(zmq.MAXMSGSIZE, 4096)
             if ':' in addr.host:
                 router.setsockopt(zmq.IPV6, 1)
             router.bind(endpoint)

@@ -29,6 +29,7 @@ from trio.lowlevel import (
 import zmq
 
 from .._addr import Addr
+from .. import _tls_zmq
 from .._base import FrameTooLarge, TransportClosed, frame_size as _size
 from .._kit import (
     YIELD_EVERY as _YIELD_EVERY,
@@ -72,6 +73,10 @@ def closed_error(err: BaseException | str, what: str = '') -> TransportClosed:
 class ZMQFrameStream(FifoSender):
     """A FrameStream over one exclusive PAIR (or, for the rendezvous, DEALER)
     socket."""
+
+    #: CURVE-secured (see :mod:`tractor.transports._tls_zmq`): a failed
+    #: connection is then told apart as a refusal
+    _curve = False
 
     #: frames may be lists of parts (see the transport contract)
     parts = True
@@ -140,7 +145,10 @@ class ZMQFrameStream(FifoSender):
                         if self.connected else
                         f'cannot connect to {self.peer_addr}')
         if gone is not None and self._zs.gone is None:
-            self._zs.gone = TransportClosed(gone)
+            refused = None if self.connected else _tls_zmq.refused(
+                ev, val, self.peer_addr, self._curve,
+                self._peer_fd is not None and self.peer_addr.scheme == 'tcp')
+            self._zs.gone = refused or TransportClosed(gone)
             self._zs.wake_all()
 
     def _learn_addrs(self) -> None:
