@@ -32,12 +32,9 @@ except ImportError:  # the fallback then; see pick_backend
     _HAVE_FAST = False
 else:
     _HAVE_FAST = True
-    #: datetimes and dataclasses go to the stdlib (which refuses them), as
-    #: they would without orjson
-    _ORJSON_OPTS = (orjson.OPT_PASSTHROUGH_DATETIME
-                    | orjson.OPT_PASSTHROUGH_DATACLASS)
 
 from ._base import pick_backend, unbatched, undecodable, unencodable
+from ._extras import json_default
 
 
 #: a batch frame is a JSON array whose first element is this object,
@@ -92,7 +89,7 @@ class JSONCodec:
             'orjson': _HAVE_FAST, 'json': True})
         self._dumps = json.JSONEncoder(
             separators=(',', ':'), ensure_ascii=False, allow_nan=True,
-        ).encode
+            default=json_default).encode
         self._loads = json.JSONDecoder().decode
         if self.backend == 'orjson':
             self._fast_dumps = orjson.dumps
@@ -105,7 +102,7 @@ class JSONCodec:
         try:
             return self._dumps(obj).encode()
         except (TypeError, ValueError, RecursionError) as err:
-            raise unencodable(self.name, obj, err) from None
+            raise unencodable(self.name, obj, err, json_default) from None
 
     def _decode_std(self, data: bytes):
         try:
@@ -116,7 +113,7 @@ class JSONCodec:
 
     def _encode_orjson(self, obj) -> bytes:
         try:
-            data = self._fast_dumps(obj, option=_ORJSON_OPTS)
+            data = self._fast_dumps(obj)
         except TypeError:  # see the module's docstring
             return self._encode_std(obj)
         # the cheapest test first: no byte 'n', no null (``b'null' in``

@@ -31,6 +31,7 @@ else:
 from ._base import (
     DecodeError, pick_backend, unbatched, undecodable, unencodable,
 )
+from ._extras import msgpack_default, msgspec_enc_hook
 
 #: bytes-like values from this size up travel out of band (encode_parts):
 #: below it, copying them into the encoding is cheaper than a part
@@ -141,10 +142,11 @@ class MsgpackCodec:
             'msgspec': _HAVE_MSGSPEC, 'msgpack': True})
         # one Packer (or Encoder) reused: building one per message costs
         # more than packing a small message
-        packer = msgpack.Packer(use_bin_type=True)
+        packer = msgpack.Packer(use_bin_type=True, default=msgpack_default)
         self._array_header = packer.pack_array_header
         if self.backend == 'msgspec':
-            self._pack = msgspec.msgpack.Encoder().encode
+            self._pack = msgspec.msgpack.Encoder(
+                enc_hook=msgspec_enc_hook).encode
             self._unpack = msgspec.msgpack.Decoder(ext_hook=_ext_type).decode
             self._ext = msgspec.msgpack.Ext
             self._unpack_parts = _msgspec_unpack_parts
@@ -161,7 +163,8 @@ class MsgpackCodec:
         try:
             return self._pack(obj)
         except (TypeError, ValueError, OverflowError, RecursionError) as err:
-            raise unencodable(self.name, obj, err) from None
+            raise unencodable(self.name, obj, err, msgpack_default) \
+                from None
 
     def _decode_msgpack(self, data: bytes):
         # the call spelt out: a functools.partial's keyword merging shows
