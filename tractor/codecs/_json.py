@@ -70,6 +70,11 @@ def _has_nonfinite(obj) -> bool:
             todo += x.values()
         elif isinstance(x, (list, tuple)):
             todo += x
+        else:  # a dataclass, an enum...: what orjson wrote for it
+            try:
+                todo.append(json_default(x))
+            except TypeError:
+                return True  # the stdlib will say
     return False
 
 
