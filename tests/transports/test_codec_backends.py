@@ -2,7 +2,9 @@
 ``tractor/codecs/_base.py``, Backends): over a generated corpus each
 backend decodes what the other encodes to the value the other decodes
 (NaN, infinities, signed zeros, integer boundaries, big integers for JSON,
-bytes for msgpack); values a codec cannot carry are refused by both; the
+bytes for msgpack), and so do the types beyond the contract both carry
+(sets, enums, UUIDs, dataclasses, datetimes..., as documented in each
+codec's module); values a codec cannot carry are refused by both; the
 backend is chosen once, from the argument or ``$TRACTOR_CODEC_BACKEND``.
 
 (Two actors on different backends talking: tests/test_codec_interop.py.)

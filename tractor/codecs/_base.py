@@ -34,7 +34,9 @@ Backends. The built-in codecs each have a fast backend (msgspec for
 msgpack; orjson, with msgspec's JSON decoder, for JSON: ``pip install
 'tractor[fast]'``) and a fallback (msgpack-python; the stdlib ``json``)
 that write the same wire: peers with different backends decode each
-other's frames to equal values. The backend is chosen once, when the codec
+other's frames to equal values, and both backends of a codec accept the
+same types beyond the contract's (sets, enums, datetimes...: the tables
+are in ``_msgpack.py`` and ``_json.py``) or refuse them alike. The backend is chosen once, when the codec
 is built (the ``backend`` argument, else ``$TRACTOR_CODEC_BACKEND``, else
 the fast one when installed), so no message pays for the choice.
 """

@@ -1,6 +1,7 @@
 """JSON: human readable and universal; cannot carry bytes.
 
-Two backends write the same JSON: ``orjson`` (``tractor[fast]``: orjson
+Two backends write the same JSON (the same values: orjson spells a few
+floats shorter, ``1e-7`` for ``1e-07``): ``orjson`` (``tractor[fast]``: orjson
 encodes, msgspec's JSON decoder decodes, each several times faster than
 the stdlib) and ``json`` (the stdlib, always installed). The wire is the
 stdlib's: NaN and the infinities as ``NaN``/``Infinity``/``-Infinity``,
@@ -17,8 +18,26 @@ the fast backend hands the few messages that hold them to the stdlib:
   as floats; whatever msgspec refuses (``NaN``, ``1e400``, garbage) goes to
   the stdlib, which decodes it or raises the usual DecodeError.
 
-Beyond the contract's types, orjson also carries enums (as their value)
-and UUIDs (as str), which the stdlib refuses.
+Beyond the contract's types, both backends carry what orjson carries and
+write it alike (the stdlib through a ``default`` hook written after orjson,
+see ``_extras.py``); since the fast backend hands whatever orjson refuses
+to the stdlib, what orjson refuses is refused by both:
+
+=============================  ===========================================
+sent                           received (by either backend)
+=============================  ===========================================
+enum member (any Enum)         its value, itself converted
+UUID (not a subclass)          str (``str(value)``)
+dataclass                      dict of its fields that hold a value,
+                               ``_private`` ones left out
+datetime, date, time           ISO 8601 str, offset as ``+HH:MM``
+                               (seconds dropped); a time with a tzinfo is
+                               refused
+NamedTuple                     list
+subclass of str, int, float    its base type
+set, Decimal, timedelta,       EncodeError naming the type, from both
+attrs, anything else
+=============================  ===========================================
 """
 from __future__ import annotations
 

@@ -6,13 +6,37 @@ installed). Both decode an ext type they do not know as a
 ``msgpack.ExtType`` and the timestamp ext as an aware ``datetime``, so what
 either decodes compares equal.
 
-Beyond the contract's types (dicts, lists, str, numbers, bool, None,
-bytes) msgspec carries some that msgpack-python refuses -- sets and
-frozensets (as lists), enums (as their value), UUID and Decimal (as str),
-dataclasses (as dicts), datetimes -- and writes a ``msgpack.ExtType`` as a
-two-item list: refusing those would mean walking every message in Python,
-which costs what msgspec saves. A program meant to run on either backend
-sends the contract's types only.
+Beyond the contract's types, both backends carry the same ones and write
+them alike (msgspec natively; msgpack-python through a ``default`` hook
+written after msgspec, see ``_extras.py``):
+
+=============================  ===========================================
+sent                           received (by either backend)
+=============================  ===========================================
+set, frozenset, NamedTuple     list
+enum member (any Enum)         its value, itself converted
+UUID, Decimal                  str (``str(value)``)
+dataclass, attrs instance      dict of the fields that hold a value
+                               (attrs' ``_private`` ones left out)
+aware datetime                 the timestamp ext: an aware datetime in UTC
+naive datetime, date, time     ISO 8601 str (a time's zero offset as ``Z``)
+timedelta                      ISO 8601 duration str (``P1DT3.5S``)
+``msgpack.Timestamp``          the timestamp ext: an aware datetime
+subclass of str, int, float,   its base type
+bytes (not enums)
+anything else                  EncodeError naming the type, from both
+=============================  ===========================================
+
+Two differences remain, neither reachable without the program building
+the value itself: a ``msgpack.ExtType`` is written as the ext it is by
+msgpack-python and as a two-item list by msgspec (a named tuple to it),
+and a timestamp's nanoseconds that are not whole microseconds are
+rounded by msgspec's decoder, truncated by msgpack-python's. Neither
+library lets a hook in there, and walking every message to catch them
+would cost what msgspec saves. tractor's own ext values (the batch mark,
+out-of-band parts) never take that path; a program sends bytes, not
+ExtType. msgspec's own types (``Struct``...) need msgspec, so the
+fallback refuses them.
 """
 from __future__ import annotations
 
