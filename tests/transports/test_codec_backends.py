@@ -300,6 +300,8 @@ class Point:
 class Tagged:
     _hidden: int = 1  # msgspec writes it, orjson does not
     shown: Point = dataclasses.field(default_factory=Point)
+    # left to its class default: not on the instance, written by neither
+    later: int = dataclasses.field(default=3, init=False)
 
 
 @dataclasses.dataclass

@@ -26,7 +26,7 @@ import datetime
 import decimal
 import enum
 import uuid
-from typing import Any, Callable
+from typing import Callable
 
 import msgpack
 
@@ -72,11 +72,10 @@ def _fields(obj, private: bool) -> dict | None:
     one, for either fast library), without the ``_private`` ones unless
     ``private``; None for any other value."""
     cls = type(obj)
-    names: Any
+    names: list[str]
+    present: dict | None
     if dataclasses.is_dataclass(cls):
-        names = cls.__dataclass_fields__.values()  # type: ignore
-        names = [f.name for f in names if f._field_type
-                 is dataclasses._FIELD]  # type: ignore[attr-defined]
+        names = [f.name for f in dataclasses.fields(cls)]
         present = getattr(obj, '__dict__', None)
     elif hasattr(cls, '__attrs_attrs__'):
         names = [a.name for a in cls.__attrs_attrs__]
