@@ -322,11 +322,13 @@ class Pair(typing.NamedTuple):
 
 
 class Text(str):
-    pass
+    def __str__(self):  # what is sent is the string, not this
+        return 'loud'
 
 
 class Count(int):
-    pass
+    def __int__(self):
+        return 0
 
 
 class Ratio(float):

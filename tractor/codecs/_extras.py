@@ -148,9 +148,16 @@ def msgspec_enc_hook(obj):
     if isinstance(obj, msgpack.Timestamp):
         import msgspec
         return msgspec.msgpack.Ext(-1, obj.to_bytes())
-    for base in (str, int, float, bytes):  # subclasses, as their base
-        if isinstance(obj, base):
-            return base(obj) if base is not str else str.__str__(obj)
+    # subclasses, as their base: the value itself, not what an override
+    # of __str__, __int__... would make of it (msgpack-python reads it)
+    if isinstance(obj, str):
+        return str.__str__(obj)
+    if isinstance(obj, int):
+        return int.__int__(obj)
+    if isinstance(obj, float):
+        return float.__float__(obj)
+    if isinstance(obj, bytes):
+        return bytes(memoryview(obj))
     raise TypeError(f'can not serialize {type(obj).__qualname__!r} object')
 
 
