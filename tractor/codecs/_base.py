@@ -36,9 +36,10 @@ msgpack; orjson, with msgspec's JSON decoder, for JSON: ``pip install
 that write the same wire: peers with different backends decode each
 other's frames to equal values, and both backends of a codec accept the
 same types beyond the contract's (sets, enums, datetimes...: the tables
-are in ``_msgpack.py`` and ``_json.py``) or refuse them alike. The backend is chosen once, when the codec
-is built (the ``backend`` argument, else ``$TRACTOR_CODEC_BACKEND``, else
-the fast one when installed), so no message pays for the choice.
+are in ``_msgpack.py`` and ``_json.py``) or refuse them alike. The
+backend is chosen once, when the codec is built (the ``backend``
+argument, else ``$TRACTOR_CODEC_BACKEND``, else the fast one when
+installed), so no message pays for the choice.
 """
 from __future__ import annotations
 
@@ -170,9 +171,9 @@ _OK = (str, int, float, bool, type(None))
 
 def _find_bad(obj, codec, convert=None):
     """The first value in ``obj`` the codec cannot carry (neither natively
-    nor through ``convert``), or None. A walk
-    with a stack of its own, not recursion: it must not fail on the very
-    values that made the encoder fail."""
+    nor through ``convert``), or None. A walk with a stack of its own, not
+    recursion: it must not fail on the very values that made the encoder
+    fail."""
     todo = [obj]
     while todo:
         x = todo.pop()
@@ -194,7 +195,7 @@ def _find_bad(obj, codec, convert=None):
                 y = convert(x)
             except (TypeError, ValueError):
                 return x
-            if y is not x and type(y) is not type(x):
+            if y is not x:  # else a leaf the codec knows (a Timestamp)
                 todo.append(y)
             continue
         return x

@@ -66,18 +66,18 @@ def _duration(td: datetime.timedelta) -> str:
     return text if text != f'{sign}P' else 'P0D'
 
 
-def _fields(obj, private: bool) -> dict | None:
-    """A dataclass or attrs instance as the map of its fields that hold a
-    value (an ``init=False`` field left to its class default is not
-    one, for either fast library), without the ``_private`` ones unless
-    ``private``; None for any other value."""
+def _fields(obj, private: bool, attrs: bool) -> dict | None:
+    """A dataclass (or, if ``attrs``, attrs) instance as the map of its
+    fields that hold a value (an ``init=False`` field left to its class
+    default is not one, for either fast library), without the
+    ``_private`` ones unless ``private``; None for any other value."""
     cls = type(obj)
     names: list[str]
     present: dict | None
     if dataclasses.is_dataclass(cls):
         names = [f.name for f in dataclasses.fields(cls)]
         present = getattr(obj, '__dict__', None)
-    elif hasattr(cls, '__attrs_attrs__'):
+    elif attrs and hasattr(cls, '__attrs_attrs__'):
         names = [a.name for a in cls.__attrs_attrs__]
         private, present = False, None
     else:
@@ -122,7 +122,7 @@ def msgpack_default(obj):
         return uuid.UUID.__str__(obj)
     if isinstance(obj, decimal.Decimal):
         return decimal.Decimal.__str__(obj)
-    fields = _fields(obj, private=True)
+    fields = _fields(obj, private=True, attrs=True)
     if fields is not None:
         return fields
     raise TypeError(f'can not serialize {t.__qualname__!r} object')
@@ -179,8 +179,8 @@ def json_default(obj):
         return obj.isoformat()
     if t is uuid.UUID:
         return uuid.UUID.__str__(obj)
-    fields = _fields(obj, private=False)
-    if fields is not None and not hasattr(type(obj), '__attrs_attrs__'):
+    fields = _fields(obj, private=False, attrs=False)
+    if fields is not None:
         return fields
     raise TypeError(
         f'Object of type {type(obj).__qualname__} is not JSON serializable')

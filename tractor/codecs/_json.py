@@ -1,9 +1,9 @@
 """JSON: human readable and universal; cannot carry bytes.
 
 Two backends write the same JSON (the same values: orjson spells a few
-floats shorter, ``1e-7`` for ``1e-07``): ``orjson`` (``tractor[fast]``: orjson
-encodes, msgspec's JSON decoder decodes, each several times faster than
-the stdlib) and ``json`` (the stdlib, always installed). The wire is the
+floats shorter, ``1e-7`` for ``1e-07``): ``orjson`` (``tractor[fast]``:
+orjson encodes, msgspec's JSON decoder decodes, each several times faster
+than the stdlib) and ``json`` (the stdlib, always installed). The wire is the
 stdlib's: NaN and the infinities as ``NaN``/``Infinity``/``-Infinity``,
 integers of any size. The fast libraries do not write or read those, so
 the fast backend hands the few messages that hold them to the stdlib:
