@@ -427,6 +427,29 @@ BEYOND = {
 }
 
 
+try:
+    import msgspec
+except ImportError:  # the fast backend's tests skip
+    pass
+else:
+    class Order(msgspec.Struct):
+        when: datetime.datetime
+        tags: set
+        colour: Colour
+        blob: bytes
+
+    class Row(msgspec.Struct, array_like=True, rename='camel'):
+        long_name: int = 1
+
+    BEYOND['msgpack'] += [
+        (Order(_dt(2026, 1, 2, tz=UTC), {'a'}, Colour.RED, b'\x00'),
+         {'when': _dt(2026, 1, 2, tz=UTC), 'tags': ['a'], 'colour': 'red',
+          'blob': b'\x00'}),
+        (Row(), [1]),
+        (msgspec.msgpack.Ext(5, b'x'), msgpack.ExtType(5, b'x')),
+    ]
+
+
 class Custom:
     pass
 

@@ -25,6 +25,7 @@ import dataclasses
 import datetime
 import decimal
 import enum
+import sys
 import uuid
 from typing import Callable
 
@@ -125,7 +126,21 @@ def msgpack_default(obj):
     fields = _fields(obj, private=True, attrs=True)
     if fields is not None:
         return fields
+    # msgspec's own types, where it is installed but not the backend: a
+    # Struct as msgspec writes it (its options honoured), an Ext as the
+    # ext it is (msgpack-python's ExtType takes codes 0..127 only)
+    ms = sys.modules.get('msgspec')  # its types exist once it is imported
+    if ms is not None:
+        if isinstance(obj, ms.Struct):
+            return ms.to_builtins(obj, builtin_types=_AS_IS)
+        if isinstance(obj, ms.msgpack.Ext) and 0 <= obj.code <= 127:
+            return msgpack.ExtType(obj.code, bytes(obj.data))
     raise TypeError(f'can not serialize {t.__qualname__!r} object')
+
+
+#: what msgspec.to_builtins leaves to msgpack-python and this hook
+_AS_IS = (bytes, bytearray, memoryview, datetime.datetime, datetime.date,
+          datetime.time, datetime.timedelta, uuid.UUID, decimal.Decimal)
 
 
 _MSGPACK_NATIVE = (str, int, float, bool, type(None), bytes, bytearray,

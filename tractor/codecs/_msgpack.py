@@ -24,6 +24,8 @@ timedelta                      ISO 8601 duration str (``P1DT3.5S``)
 ``msgpack.Timestamp``          the timestamp ext: an aware datetime
 subclass of str, int, float,   its base type
 bytes (not enums)
+``msgspec.Struct``             as msgspec writes it (a dict, or a list if
+                               ``array_like``), fields converted as above
 anything else                  EncodeError naming the type, from both
 =============================  ===========================================
 
@@ -35,8 +37,10 @@ rounded by msgspec's decoder, truncated by msgpack-python's. Neither
 library lets a hook in there, and walking every message to catch them
 would cost what msgspec saves. tractor's own ext values (the batch mark,
 out-of-band parts) never take that path; a program sends bytes, not
-ExtType. msgspec's own types (``Struct``...) need msgspec, so the
-fallback refuses them.
+ExtType. Where msgspec is installed but not the backend, the fallback
+writes a ``msgspec.Struct`` and a ``msgspec.msgpack.Ext`` (codes 0 to 127)
+as msgspec does; it refuses ``msgspec.Raw`` and negative ext codes, which
+msgspec writes.
 """
 from __future__ import annotations
 
