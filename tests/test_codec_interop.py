@@ -1,10 +1,14 @@
 """Actors whose codecs run on different backends (msgspec or
 msgpack-python; orjson or the stdlib json, see tractor/codecs/_base.py)
-work together: the backend is a per-process choice
-(``$TRACTOR_CODEC_BACKEND``, here set for each child as it starts), the
-wire is the same. Each child calls the other, streams from it and gets its
-error, while both talk to the root."""
+work together, types beyond the contract included: the backend is a
+per-process choice (``$TRACTOR_CODEC_BACKEND``, here set for each child as
+it starts), the wire is the same. Each child calls the other, streams from
+it and gets its error, while both talk to the root."""
+import dataclasses
+import datetime
+import enum
 import math
+import uuid
 
 import pytest
 import trio
@@ -34,6 +38,37 @@ def sample(codec: str) -> dict:
     return value
 
 
+class Colour(enum.Enum):
+    RED = 'red'
+
+
+@dataclasses.dataclass
+class Point:
+    x: float = 1.5
+    when: datetime.date = datetime.date(2026, 1, 2)
+
+
+_UTC = datetime.timezone.utc
+
+
+def beyond(codec: str) -> tuple:
+    """Values beyond the contract both backends carry (see the tables in
+    tractor/codecs/_msgpack.py and _json.py), and what arrives for them."""
+    sent = {'enum': Colour.RED, 'uuid': uuid.UUID(int=7), 'point': Point(),
+            'naive': datetime.datetime(2026, 1, 2, 3, 4, 5, 6)}
+    got = {'enum': 'red', 'uuid': str(uuid.UUID(int=7)),
+           'point': {'x': 1.5, 'when': '2026-01-02'},
+           'naive': '2026-01-02T03:04:05.000006'}
+    aware = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=_UTC)
+    sent['aware'] = aware
+    if codec == 'msgpack':
+        sent['set'] = {3}
+        got.update(aware=aware, set=[3])
+    else:
+        got['aware'] = '2026-01-02T03:04:05+00:00'
+    return sent, got
+
+
 def backend(codec: str) -> str:
     return get_codec(codec).backend
 
@@ -56,12 +91,14 @@ async def visit(codec: str, peer: str, n: int) -> dict:
     error, as any actor would."""
     async with tractor.wait_for_actor(peer) as portal:
         echoed = await portal.run(__name__, 'echo', value=sample(codec))
+        extras = await portal.run(__name__, 'echo', value=beyond(codec)[0])
         got = [x async for x in await portal.run(
             __name__, 'items', codec=codec, n=n)]
         with pytest.raises(tractor.RemoteActorError) as info:
             await portal.run(__name__, 'fail', codec=codec)
         peer_backend = await portal.run(__name__, 'backend', codec=codec)
     return {'mine': backend(codec), 'peer': peer_backend, 'echoed': echoed,
+            'extras': extras,
             'items': got, 'error': str(info.value)}
 
 
@@ -114,6 +151,8 @@ def test_actors_on_different_backends(codec, arb_addr, monkeypatch):
     want = sample(codec)
     for key, got in results.items():
         assert same(got['echoed'], want), key
+        if 'extras' in got:
+            assert same(got['extras'], beyond(codec)[1]), key
         assert len(got['items']) == n
         for i, item in enumerate(got['items']):
             assert same(item, {'i': i, 'v': want}), (key, i)

@@ -34,9 +34,12 @@ Backends. The built-in codecs each have a fast backend (msgspec for
 msgpack; orjson, with msgspec's JSON decoder, for JSON: ``pip install
 'tractor[fast]'``) and a fallback (msgpack-python; the stdlib ``json``)
 that write the same wire: peers with different backends decode each
-other's frames to equal values. The backend is chosen once, when the codec
-is built (the ``backend`` argument, else ``$TRACTOR_CODEC_BACKEND``, else
-the fast one when installed), so no message pays for the choice.
+other's frames to equal values, and both backends of a codec accept the
+same types beyond the contract's (sets, enums, datetimes...: the tables
+are in ``_msgpack.py`` and ``_json.py``) or refuse them alike. The
+backend is chosen once, when the codec is built (the ``backend``
+argument, else ``$TRACTOR_CODEC_BACKEND``, else the fast one when
+installed), so no message pays for the choice.
 """
 from __future__ import annotations
 
@@ -134,13 +137,16 @@ def unbatched(obj, mark):
     return obj
 
 
-def unencodable(codec: str, obj: Any, err: Exception) -> EncodeError:
+def unencodable(codec: str, obj: Any, err: Exception,
+                convert=None) -> EncodeError:
     """Build the error for a value ``codec`` cannot carry, naming the
     offending type (found by walking ``obj``) rather than echoing a
     backend message. A value nested deeper than the codec goes (msgpack
     says "recursion limit exceeded", json hits Python's recursion limit)
     is said to be so: a bare RecursionError would name no codec and
-    escape every ``except EncodeError``."""
+    escape every ``except EncodeError``. ``convert`` is the codec's hook
+    for the types it carries beyond the contract (see ``_extras.py``):
+    the walk looks inside what it makes of a value."""
     if isinstance(err, RecursionError) or (
             isinstance(err, ValueError) and 'recursion' in str(err)):
         return EncodeError(
@@ -150,7 +156,7 @@ def unencodable(codec: str, obj: Any, err: Exception) -> EncodeError:
         return EncodeError(
             f'codec {codec!r} cannot encode an int outside -2**63 .. '
             f'2**64 - 1 ({err}): send a larger one as str')
-    bad = _find_bad(obj, codec)
+    bad = _find_bad(obj, codec, convert)
     tname = type(bad).__qualname__ if bad is not None else '?'
     hint = ''
     if codec == 'json' and isinstance(bad, (bytes, bytearray, memoryview)):
@@ -163,10 +169,11 @@ def unencodable(codec: str, obj: Any, err: Exception) -> EncodeError:
 _OK = (str, int, float, bool, type(None))
 
 
-def _find_bad(obj, codec):
-    """The first value in ``obj`` the codec cannot carry, or None. A walk
-    with a stack of its own, not recursion: it must not fail on the very
-    values that made the encoder fail."""
+def _find_bad(obj, codec, convert=None):
+    """The first value in ``obj`` the codec cannot carry (neither natively
+    nor through ``convert``), or None. A walk with a stack of its own, not
+    recursion: it must not fail on the very values that made the encoder
+    fail."""
     todo = [obj]
     while todo:
         x = todo.pop()
@@ -182,6 +189,14 @@ def _find_bad(obj, codec):
             continue
         if isinstance(x, (list, tuple)):
             todo.extend(reversed(x))
+            continue
+        if convert is not None:
+            try:
+                y = convert(x)
+            except (TypeError, ValueError):
+                return x
+            if y is not x:  # else a leaf the codec knows (a Timestamp)
+                todo.append(y)
             continue
         return x
     return None

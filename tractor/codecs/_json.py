@@ -1,8 +1,9 @@
 """JSON: human readable and universal; cannot carry bytes.
 
-Two backends write the same JSON: ``orjson`` (``tractor[fast]``: orjson
-encodes, msgspec's JSON decoder decodes, each several times faster than
-the stdlib) and ``json`` (the stdlib, always installed). The wire is the
+Two backends write the same JSON (the same values: orjson spells a few
+floats shorter, ``1e-7`` for ``1e-07``): ``orjson`` (``tractor[fast]``:
+orjson encodes, msgspec's JSON decoder decodes, each several times faster
+than the stdlib) and ``json`` (the stdlib, always installed). The wire is the
 stdlib's: NaN and the infinities as ``NaN``/``Infinity``/``-Infinity``,
 integers of any size. The fast libraries do not write or read those, so
 the fast backend hands the few messages that hold them to the stdlib:
@@ -17,8 +18,26 @@ the fast backend hands the few messages that hold them to the stdlib:
   as floats; whatever msgspec refuses (``NaN``, ``1e400``, garbage) goes to
   the stdlib, which decodes it or raises the usual DecodeError.
 
-Beyond the contract's types, orjson also carries enums (as their value)
-and UUIDs (as str), which the stdlib refuses.
+Beyond the contract's types, both backends carry what orjson carries and
+write it alike (the stdlib through a ``default`` hook written after orjson,
+see ``_extras.py``); since the fast backend hands whatever orjson refuses
+to the stdlib, what orjson refuses is refused by both:
+
+=============================  ===========================================
+sent                           received (by either backend)
+=============================  ===========================================
+enum member (any Enum)         its value, itself converted
+UUID (not a subclass)          str (``str(value)``)
+dataclass                      dict of its fields that hold a value,
+                               ``_private`` ones left out
+datetime, date, time           ISO 8601 str, offset as ``+HH:MM``
+                               (seconds dropped); a time with a tzinfo is
+                               refused
+NamedTuple                     list
+subclass of str, int, float    its base type
+set, Decimal, timedelta,       EncodeError naming the type, from both
+attrs, anything else
+=============================  ===========================================
 """
 from __future__ import annotations
 
@@ -32,12 +51,9 @@ except ImportError:  # the fallback then; see pick_backend
     _HAVE_FAST = False
 else:
     _HAVE_FAST = True
-    #: datetimes and dataclasses go to the stdlib (which refuses them), as
-    #: they would without orjson
-    _ORJSON_OPTS = (orjson.OPT_PASSTHROUGH_DATETIME
-                    | orjson.OPT_PASSTHROUGH_DATACLASS)
 
 from ._base import pick_backend, unbatched, undecodable, unencodable
+from ._extras import json_default
 
 
 #: a batch frame is a JSON array whose first element is this object,
@@ -73,6 +89,11 @@ def _has_nonfinite(obj) -> bool:
             todo += x.values()
         elif isinstance(x, (list, tuple)):
             todo += x
+        else:  # a dataclass, an enum...: what orjson wrote for it
+            try:
+                todo.append(json_default(x))
+            except TypeError:
+                return True  # the stdlib will say
     return False
 
 
@@ -92,7 +113,7 @@ class JSONCodec:
             'orjson': _HAVE_FAST, 'json': True})
         self._dumps = json.JSONEncoder(
             separators=(',', ':'), ensure_ascii=False, allow_nan=True,
-        ).encode
+            default=json_default).encode
         self._loads = json.JSONDecoder().decode
         if self.backend == 'orjson':
             self._fast_dumps = orjson.dumps
@@ -105,7 +126,7 @@ class JSONCodec:
         try:
             return self._dumps(obj).encode()
         except (TypeError, ValueError, RecursionError) as err:
-            raise unencodable(self.name, obj, err) from None
+            raise unencodable(self.name, obj, err, json_default) from None
 
     def _decode_std(self, data: bytes):
         try:
@@ -116,7 +137,7 @@ class JSONCodec:
 
     def _encode_orjson(self, obj) -> bytes:
         try:
-            data = self._fast_dumps(obj, option=_ORJSON_OPTS)
+            data = self._fast_dumps(obj)
         except TypeError:  # see the module's docstring
             return self._encode_std(obj)
         # the cheapest test first: no byte 'n', no null (``b'null' in``

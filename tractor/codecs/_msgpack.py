@@ -6,13 +6,41 @@ installed). Both decode an ext type they do not know as a
 ``msgpack.ExtType`` and the timestamp ext as an aware ``datetime``, so what
 either decodes compares equal.
 
-Beyond the contract's types (dicts, lists, str, numbers, bool, None,
-bytes) msgspec carries some that msgpack-python refuses -- sets and
-frozensets (as lists), enums (as their value), UUID and Decimal (as str),
-dataclasses (as dicts), datetimes -- and writes a ``msgpack.ExtType`` as a
-two-item list: refusing those would mean walking every message in Python,
-which costs what msgspec saves. A program meant to run on either backend
-sends the contract's types only.
+Beyond the contract's types, both backends carry the same ones and write
+them alike (msgspec natively; msgpack-python through a ``default`` hook
+written after msgspec, see ``_extras.py``):
+
+=============================  ===========================================
+sent                           received (by either backend)
+=============================  ===========================================
+set, frozenset, NamedTuple     list
+enum member (any Enum)         its value, itself converted
+UUID, Decimal                  str (``str(value)``)
+dataclass, attrs instance      dict of the fields that hold a value
+                               (attrs' ``_private`` ones left out)
+aware datetime                 the timestamp ext: an aware datetime in UTC
+naive datetime, date, time     ISO 8601 str (a time's zero offset as ``Z``)
+timedelta                      ISO 8601 duration str (``P1DT3.5S``)
+``msgpack.Timestamp``          the timestamp ext: an aware datetime
+subclass of str, int, float,   its base type
+bytes (not enums)
+``msgspec.Struct``             as msgspec writes it (a dict, or a list if
+                               ``array_like``), fields converted as above
+anything else                  EncodeError naming the type, from both
+=============================  ===========================================
+
+Two differences remain, neither reachable without the program building
+the value itself: a ``msgpack.ExtType`` is written as the ext it is by
+msgpack-python and as a two-item list by msgspec (a named tuple to it),
+and a timestamp's nanoseconds that are not whole microseconds are
+rounded by msgspec's decoder, truncated by msgpack-python's. Neither
+library lets a hook in there, and walking every message to catch them
+would cost what msgspec saves. tractor's own ext values (the batch mark,
+out-of-band parts) never take that path; a program sends bytes, not
+ExtType. Where msgspec is installed but not the backend, the fallback
+writes a ``msgspec.Struct`` and a ``msgspec.msgpack.Ext`` (codes 0 to 127)
+as msgspec does; it refuses ``msgspec.Raw`` and negative ext codes, which
+msgspec writes.
 """
 from __future__ import annotations
 
@@ -31,6 +59,7 @@ else:
 from ._base import (
     DecodeError, pick_backend, unbatched, undecodable, unencodable,
 )
+from ._extras import msgpack_default, msgspec_enc_hook
 
 #: bytes-like values from this size up travel out of band (encode_parts):
 #: below it, copying them into the encoding is cheaper than a part
@@ -141,10 +170,11 @@ class MsgpackCodec:
             'msgspec': _HAVE_MSGSPEC, 'msgpack': True})
         # one Packer (or Encoder) reused: building one per message costs
         # more than packing a small message
-        packer = msgpack.Packer(use_bin_type=True)
+        packer = msgpack.Packer(use_bin_type=True, default=msgpack_default)
         self._array_header = packer.pack_array_header
         if self.backend == 'msgspec':
-            self._pack = msgspec.msgpack.Encoder().encode
+            self._pack = msgspec.msgpack.Encoder(
+                enc_hook=msgspec_enc_hook).encode
             self._unpack = msgspec.msgpack.Decoder(ext_hook=_ext_type).decode
             self._ext = msgspec.msgpack.Ext
             self._unpack_parts = _msgspec_unpack_parts
@@ -161,7 +191,8 @@ class MsgpackCodec:
         try:
             return self._pack(obj)
         except (TypeError, ValueError, OverflowError, RecursionError) as err:
-            raise unencodable(self.name, obj, err) from None
+            raise unencodable(self.name, obj, err, msgpack_default) \
+                from None
 
     def _decode_msgpack(self, data: bytes):
         # the call spelt out: a functools.partial's keyword merging shows
