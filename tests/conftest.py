@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import pytest
 
-from tractor_testing import codec_names, free_port, transport_names
+from tractor_testing import codec_names, free_port, runtime_transport_names
 
 
-@pytest.fixture(params=transport_names())
+@pytest.fixture(params=runtime_transport_names())
 def transport(request):
     return request.param
 

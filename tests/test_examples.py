@@ -21,7 +21,7 @@ from tractor_testing import (
     free_port,
     python_env,
     run_python,
-    transport_names,
+    runtime_transport_names,
 )
 
 pytestmark = pytest.mark.timeout(120)
@@ -123,7 +123,7 @@ def _check(lines, check, output):
 
 
 @pytest.mark.parametrize('codec', codec_names())
-@pytest.mark.parametrize('transport', transport_names())
+@pytest.mark.parametrize('transport', runtime_transport_names())
 @pytest.mark.parametrize('example', sorted(EXPECTED))
 def test_example(example, transport, codec):
     env = python_env(TRACTOR_TRANSPORT=transport, TRACTOR_CODEC=codec,

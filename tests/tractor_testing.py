@@ -41,9 +41,7 @@ def transport_matrix() -> list[tuple[str, str, str]]:
     TLS. A newly registered transport shows up here by itself.
     ``$TRACTOR_TEST_TRANSPORTS=tcp,uds`` restricts the list (plain names,
     variants, or ``name+scheme``; a secured variant only by its name)."""
-    only = {s.strip() for s in
-            os.environ.get('TRACTOR_TEST_TRANSPORTS', '').split(',')
-            if s.strip()}
+    only = _named_in_env()
     out = []
     for name in available_transports():
         tr = get_transport(name)
@@ -88,10 +86,32 @@ def _tls_usable() -> bool:
     return True
 
 
-def transport_names() -> list[str]:
+def transport_names(secured: bool = True) -> list[str]:
     """``tractor.run(transport=...)`` names of :func:`transport_matrix`:
-    ``tcp``, ``uds``, ``nng``, ``nng+ipc``, ``zmq``, ``zmq+ipc``..."""
-    return [variant for _, _, variant in transport_matrix()]
+    ``tcp``, ``uds``, ``nng``, ``nng+ipc``, ``zmq``, ``zmq+ipc``... and,
+    with ``secured``, ``tcp+tls``, ``nng+tls``, ``zmq+curve``."""
+    return [variant for _, _, variant in transport_matrix()
+            if secured or variant not in SECURED.values()
+            or variant in _named_in_env()]
+
+
+def runtime_transport_names() -> list[str]:
+    """The transports the runtime suite (actors, streams, supervision,
+    examples) runs over: the plain variants. TLS sits below the Channel,
+    so the secured variants run the suites that are about transports --
+    the conformance kit, channels, chaos kills and bad input -- and
+    tests/test_tls.py; repeating every runtime test over them would double
+    the suite's time and test nothing the runtime does differently.
+    ``$TRACTOR_TEST_TRANSPORTS=tcp+tls`` (or ``$TRACTOR_TEST_SECURED=1``
+    for all) puts them back."""
+    return transport_names(
+        secured=os.environ.get('TRACTOR_TEST_SECURED', '') not in ('', '0'))
+
+
+def _named_in_env() -> set:
+    return {s.strip() for s in
+            os.environ.get('TRACTOR_TEST_TRANSPORTS', '').split(',')
+            if s.strip()}
 
 
 def codec_names() -> list[str]:
