@@ -4,6 +4,7 @@ from __future__ import annotations
 import pickle
 import signal
 import sys
+from typing import Any
 
 import trio
 
@@ -47,7 +48,8 @@ def _build_actor(config: dict):
         get_transport(config['transport']).max_frame = config['max_frame']
     if config.get('tls') is not None:
         from ._tls import keys_for
-        get_transport(config['transport']).tls = keys_for(config['tls'])
+        transport: Any = get_transport(config['transport'])  # (has .tls)
+        transport.tls = keys_for(config['tls'])
     return Actor(
         config['name'],
         uid=config['uid'],

@@ -88,7 +88,7 @@ def _network_defaults(arbiter_addr, transport: str | None,
 
 def _root_config(*, arbiter_addr, transport, codec, start_method, loglevel,
                  secret, rpc_module_paths, max_frame, debug_mode, tls,
-                 **rest) -> tuple:
+                 **rest) -> tuple[dict, int, _tls.TLSConfig | None]:
     """Options with the environment's defaults filled in, checked before
     anything is bound, and the process-wide settings they imply; with the
     tree's ``max_frame`` beside them (a transport setting, not the
@@ -150,7 +150,7 @@ async def open_root_actor(
         raise RuntimeError(
             'a root actor is already running in this process: use it (call '
             'tractor APIs directly) instead of opening a second one')
-    cfg, limit, tls = _root_config(
+    cfg, limit, tls_config = _root_config(
         name=name, arbiter_addr=arbiter_addr, start_method=start_method,
         loglevel=loglevel, transport=transport, codec=codec,
         rpc_module_paths=rpc_module_paths, statespace=statespace,
@@ -160,8 +160,8 @@ async def open_root_actor(
     # the transport instance is shared by the whole process: its limit and
     # TLS keys are this tree's while the root runs (children get them in
     # their config) and the previous ones again after
-    tr = get_transport(cfg['transport'])
-    before_tls = _tls.install(tr, tls)
+    tr: Any = get_transport(cfg['transport'])  # (.tls where it has TLS)
+    before_tls = _tls.install(tr, tls_config)
     before, tr.max_frame = tr.max_frame, limit
     try:
         actor, accept, listener = await _bind_root(**cfg)
@@ -177,7 +177,7 @@ async def open_root_actor(
                 raise
     finally:
         tr.max_frame = before
-        if tls is not None or before_tls is not None:
+        if tls_config is not None or before_tls is not None:
             tr.tls = before_tls
         _state._set_current_actor(None)
         _debug.reset()

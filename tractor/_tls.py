@@ -352,7 +352,7 @@ class Keys:
                 except (x509.ExtensionNotFound, IndexError):
                     cn = cert.subject.get_attributes_for_oid(
                         NameOID.COMMON_NAME)
-                    got = cn[0].value if cn else CERT_NAME
+                    got = str(cn[0].value) if cn else CERT_NAME
             self._cache['name'] = got
         return got
 
@@ -434,6 +434,7 @@ def install(transport, config: TLSConfig | None):
             f'the {transport.name!r} transport does not support TLS; use '
             f'tcp, nng or zmq with tls=True')
     keys = keys_for(config)
+    assert keys is not None  # (config is not None)
     if transport.name == 'zmq':
         keys.curve()
     elif transport.name in ('tcp', 'nng'):

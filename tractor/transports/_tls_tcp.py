@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import ssl
 from collections import deque
+from typing import cast
 
 import trio
 from trio.lowlevel import (
@@ -277,8 +278,9 @@ class TLSFrameStream(SocketFrameStream):
                                      big[self._big_fill:])
                         if not n:
                             break
-                        self._big_fill += n
-                        got += n
+                        # (read into a buffer: a count, not bytes)
+                        self._big_fill += n  # type: ignore[operator]
+                        got += n  # type: ignore[operator]
                 else:
                     rbuf = self._rbuf
                     while bio.pending or tls.pending():
@@ -356,7 +358,8 @@ class TLSListener(SocketListener):
         """Take new peers and start their handshakes."""
         while len(self._pending) < MAX_PENDING:
             try:
-                stream = await SocketListener.accept(self)
+                stream = cast(TLSFrameStream,
+                              await SocketListener.accept(self))
             except TransportClosed:
                 nursery.cancel_scope.cancel()  # accept() raises it
                 return

@@ -548,7 +548,8 @@ class UDSTransport(TCPTransport):
     name = 'uds'
     schemes = ('ipc',)
 
-    def _wrap(self, conn, local: Addr, peer, tls=None) -> SocketFrameStream:
+    def _wrap(self, conn, local: Addr, peer, tls=None,
+              server_side: bool = True) -> SocketFrameStream:
         # local: no TLS (see tractor._tls)
         return SocketFrameStream(conn, local, local, self.max_frame)
 

@@ -31,6 +31,8 @@ import select
 import socket
 import struct
 
+from typing import Callable, Optional, cast
+
 import trio
 from trio.lowlevel import (
     ParkingLot,
@@ -118,23 +120,24 @@ class ZSock:
         self.events = 0          # last ZMQ_EVENTS read
         self.closed = False
         self.gone: TransportClosed | None = None  # set by on_event
-        self.on_event = None
+        self.on_event: Optional[Callable[[int, int], None]] = None
         self.mon_seq = 0  # monitor events seen so far
         # the monitor may hold unread events (see wait): a fresh inproc
         # pipe does not signal its first messages, so drain it once
         self.unchecked = monitor
-        self._get = sock.get
+        # (pyzmq types every option as int or bytes; these are ints)
+        self._get = cast(Callable[[int], int], sock.get)
         self._polling = False
         self._in_wait = False  # the poller is blocked on wait_fd
         self._poll_mask = 0
         self._lots: dict[int, ParkingLot] = {}
-        self._sock_fd = sock.getsockopt(zmq.FD)
+        self._sock_fd = cast(int, sock.getsockopt(zmq.FD))
         self.mon_fd = -1
         if monitor:
             # must exist before bind/connect so no event is missed
             self.mon = sock.get_monitor_socket(_MONITORED)
             self.mon.setsockopt(zmq.LINGER, 0)
-            self.mon_fd = self.mon.getsockopt(zmq.FD)
+            self.mon_fd = cast(int, self.mon.getsockopt(zmq.FD))
             self.ep = select.epoll(2)
             self.ep.register(self._sock_fd, select.EPOLLIN)
             self.ep.register(self.mon_fd, select.EPOLLIN)
@@ -202,7 +205,7 @@ class ZSock:
         self.unchecked = False
         while True:
             try:
-                if not mon.get(EVENTS) & POLLIN:
+                if not cast(int, mon.get(EVENTS)) & POLLIN:
                     return
                 frames = mon.recv_multipart(NOBLOCK)
             except _Again:

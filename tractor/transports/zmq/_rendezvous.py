@@ -49,6 +49,8 @@ import select
 import socket
 import uuid
 
+from typing import cast
+
 import trio
 from trio.lowlevel import checkpoint, notify_closing, wait_readable
 import zmq
@@ -82,7 +84,7 @@ class ZMQListener:
 
     def __init__(self, router: zmq.Socket, addr: Addr, transport) -> None:
         self._router = router
-        self._router_fd = router.getsockopt(zmq.FD)
+        self._router_fd = cast(int, router.getsockopt(zmq.FD))
         self.addr = addr
         self._t = transport
         self._closed = False
@@ -125,7 +127,7 @@ class ZMQListener:
         router = self._router
         while True:
             try:
-                if not router.getsockopt(_EVENTS) & _POLLIN:
+                if not cast(int, router.getsockopt(_EVENTS)) & _POLLIN:
                     return
                 frames = router.recv_multipart(_NOBLOCK)
             except _Again:
@@ -293,7 +295,8 @@ class ZMQTransport:
             zs.sock.bind(endpoint)
             stream.bound_endpoint = endpoint
             if laddr.scheme != 'ipc':
-                bound = zs.sock.getsockopt(zmq.LAST_ENDPOINT).decode()
+                bound = cast(bytes, zs.sock.getsockopt(zmq.LAST_ENDPOINT)
+                             ).decode()
                 where = bound.rpartition(':')[2]
         except BaseException:
             stream.abort()
@@ -341,11 +344,11 @@ class ZMQTransport:
         if magic != _MAGIC or not where:
             raise TransportClosed(
                 f'{addr} does not speak the tractor zmq rendezvous')
-        where = where.decode('utf-8', 'replace')
+        place = where.decode('utf-8', 'replace')
         if addr.scheme == 'ipc':
-            endpoint = f'ipc://{where}'
+            endpoint = f'ipc://{place}'
         else:
-            endpoint = f'tcp://{addr.with_port(int(where)).location}'
+            endpoint = f'tcp://{addr.with_port(int(place)).location}'
         # 2. our own PAIR to the socket the listener bound for us
         try:
             zs = self._stream_socket(zmq.PAIR, dialer=True, ipv6=ipv6,

@@ -116,6 +116,10 @@ class ZMQFrameStream(FifoSender):
     def __repr__(self) -> str:
         return f'<ZMQFrameStream {self.local_addr} -> {self.peer_addr}>'
 
+    def _why(self) -> TransportClosed:
+        """The error a closed stream raises."""
+        return self._error or TransportClosed(f'{self} is closed')
+
     # -- monitor events ------------------------------------------------
     def _on_event(self, ev: int, val: int) -> None:
         gone = None
@@ -220,11 +224,11 @@ class ZMQFrameStream(FifoSender):
         """Try to send one frame without waiting: 0 if it went out,
         1 if we are out of credit, 2 if the socket is full."""
         if self._closed:
-            raise self._error
+            raise self._why()
         zs = self._zs
         if zs.gone is not None:
             self._close_now(zs.gone)
-            raise self._error
+            raise self._why()
         credit = self._credit
         if credit.ack_due:
             self._send_ack()
@@ -278,7 +282,7 @@ class ZMQFrameStream(FifoSender):
             n = _size(data)
             if n > mf:
                 if self._closed:
-                    raise self._error
+                    raise self._why()
                 raise too_large_to_send(n, mf)
 
     def _send_ready(self, frames) -> int:
@@ -350,7 +354,7 @@ class ZMQFrameStream(FifoSender):
         inbox = self._inbox
         while True:
             if self._closed:
-                raise self._error
+                raise self._why()
             if inbox:
                 data = inbox.popleft()
             else:
@@ -361,7 +365,7 @@ class ZMQFrameStream(FifoSender):
                     if zs.gone is not None:
                         # everything that arrived before the loss is read
                         self._close_now(zs.gone)
-                        raise self._error
+                        raise self._why()
                     if self._credit.ack_due:
                         self._send_ack()
                         await zs.wait(_POLLIN | _POLLOUT
@@ -466,10 +470,10 @@ class ZMQFrameStream(FifoSender):
         zs = self._zs
         while not self.connected:
             if self._closed:
-                raise self._error
+                raise self._why()
             if zs.gone is not None:
                 self._close_now(zs.gone)
-                raise self._error
+                raise self._why()
             if trio.current_time() >= deadline:
                 exc = TransportClosed(
                     f'no ZMTP handshake with {self.peer_addr} in time')
