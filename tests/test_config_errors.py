@@ -41,22 +41,22 @@ def test_discovery_through_a_path_address(transport, arb_addr):
     assert '://' in arbiter
 
 
-@pytest.mark.parametrize('value', ['abc', '0', '-1'])
-def test_bad_heartbeat_variable_is_named(value):
+@pytest.mark.parametrize('variable, value, expected', [
+    ('TRACTOR_HEARTBEAT_INTERVAL', 'abc', 'positive number of seconds'),
+    ('TRACTOR_HEARTBEAT_INTERVAL', '0', 'positive number of seconds'),
+    ('TRACTOR_HEARTBEAT_INTERVAL', '-1', 'positive number of seconds'),
+    ('TRACTOR_SPAWN_CONCURRENCY', 'many', 'at least 1'),
+    ('TRACTOR_SPAWN_CONCURRENCY', '0', 'at least 1'),
+    ('TRACTOR_SPAWN_CONCURRENCY', '-3', 'at least 1'),
+])
+def test_bad_variable_is_named(variable, value, expected):
+    """A bad value read at import fails ``import tractor`` with an error
+    naming the variable, its value and what was expected."""
     proc = run_python(['-c', 'import tractor'], timeout=30,
-                      env=python_env(TRACTOR_HEARTBEAT_INTERVAL=value))
+                      env=python_env(**{variable: value}))
     assert proc.returncode != 0
-    assert f'$TRACTOR_HEARTBEAT_INTERVAL={value!r}' in proc.stderr
-    assert 'positive number of seconds' in proc.stderr
-
-
-@pytest.mark.parametrize('value', ['many', '0', '-3'])
-def test_bad_spawn_concurrency_is_named(value):
-    proc = run_python(['-c', 'import tractor'], timeout=30,
-                      env=python_env(TRACTOR_SPAWN_CONCURRENCY=value))
-    assert proc.returncode != 0
-    assert f'$TRACTOR_SPAWN_CONCURRENCY={value!r}' in proc.stderr
-    assert 'at least 1' in proc.stderr
+    assert f'${variable}={value!r}' in proc.stderr
+    assert expected in proc.stderr
 
 
 def test_missing_backend_says_what_to_install():
