@@ -26,13 +26,14 @@ FLOOR_VARIANTS = [v for v in _cli.select_variants([])
                   if floor_library(v) is not None]
 
 
-# about 138 measurements: 3.5 minutes with the machine's 2 cores shared
-# with other suites, up to 6 when they are busiest
+# two transports (one of each framing kind) and both codecs: every workload
+# and floor end to end; the per-workload tests below cover the variants
 @pytest.mark.timeout(600)
 def test_quick_benchmark_run(tmp_path):
     out = tmp_path / 'bench.json'
     proc = subprocess.run(
-        [sys.executable, '-m', 'benchmarks', '--quick', '--json', str(out)],
+        [sys.executable, '-m', 'benchmarks', '--quick', '--transports',
+         'tcp,zmq+ipc', '--json', str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=580)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     # the markdown table, and the JSON with every raw sample
