@@ -411,3 +411,30 @@ async def test_secured_dialer_refused_by_plaintext_listener(pki, transport):
         log = srv.stop()
     if transport == 'tcp':
         assert 'speaks TLS and this side does not' in log, log
+
+
+NNG_TLS_CONTRACT = '''
+import trio
+from tractor import _tls
+from tractor.testing import check_transport
+from tractor.transports import get_transport
+
+tr = get_transport('nng')
+_tls.install(tr, _tls.TLSConfig())
+report = trio.run(check_transport, tr, 'nng+tcp://127.0.0.1:0')
+print('contract kept:', report)
+'''
+
+
+@pytest.mark.timeout(300)
+def test_nng_tls_keeps_the_transport_contract_in_a_process_of_its_own():
+    """The transport contract (tractor.testing.check_transport) over
+    nng+tls, in a process of its own: nng can abort the process that
+    closes a TLS connection still moving data (nanomsg/nng#2238), so this
+    variant stays out of the in-process transport suite (see
+    tests/transports/conftest.py); here such a crash fails this test."""
+    if 'nng+tls' not in transport_names():
+        pytest.skip('no nng+tls here')
+    proc = run_python(['-c', NNG_TLS_CONTRACT], timeout=280)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert 'contract kept' in proc.stdout
