@@ -248,9 +248,10 @@ def test_every_transport_has_a_variant():
     from .conftest import TRANSPORT_VARIANTS
     if os.environ.get('TRACTOR_TEST_TRANSPORTS'):
         pytest.skip('restricted by $TRACTOR_TEST_TRANSPORTS')
-    names = {name for name, _ in TRANSPORT_VARIANTS}
+    names = {name for name, _, _ in TRANSPORT_VARIANTS}
     assert names == set(available_transports())
     assert {'tcp', 'uds'} <= names
+    pairs = {(name, scheme) for name, scheme, _ in TRANSPORT_VARIANTS}
     for name in names:
         for scheme in get_transport(name).schemes:
-            assert (name, scheme) in TRANSPORT_VARIANTS
+            assert (name, scheme) in pairs

@@ -29,6 +29,11 @@ import zmq
 from ..log import get_logger
 from ._base import HandshakeError
 
+#: bytes CURVE adds around each message on the wire (the MESSAGE command's
+#: name, a nonce, the box's MAC and flags: 33), which libzmq's MAXMSGSIZE
+#: counts; a frame of max_frame bytes must still fit
+MESSAGE_OVERHEAD = 64
+
 log = get_logger(__name__)
 
 _ZAP_ENDPOINT = 'inproc://zeromq.zap.01'

@@ -255,7 +255,10 @@ class ZMQTransport:
             so(zmq.LINGER, self.linger_ms)
             so(zmq.SNDHWM, self.hwm)
             so(zmq.RCVHWM, self.hwm)
-            so(zmq.MAXMSGSIZE, self.max_frame)
+            # (under CURVE libzmq counts a message's encrypted size: the
+            # command name, nonce and MAC around the frame)
+            so(zmq.MAXMSGSIZE, self.max_frame
+               + (_tls_zmq.MESSAGE_OVERHEAD if curve else 0))
             so(zmq.TCP_KEEPALIVE, 1)
             so(zmq.TCP_KEEPALIVE_IDLE, KEEPALIVE['idle'])
             so(zmq.TCP_KEEPALIVE_INTVL, KEEPALIVE['interval'])
