@@ -108,6 +108,21 @@ def runtime_transport_names() -> list[str]:
         secured=os.environ.get('TRACTOR_TEST_SECURED', '') not in ('', '0'))
 
 
+def deselect(config, items: list, drop) -> None:
+    """Deselect (not skip) the collected ``items`` for which
+    ``drop(params)`` is true, ``params`` being the item's parametrization
+    (a dict, empty for an unparametrized test): a narrower matrix, which
+    pytest reports as deselected."""
+    keep, dropped = [], []
+    for item in items:
+        callspec = getattr(item, 'callspec', None)
+        params = callspec.params if callspec else {}
+        (dropped if drop(item, params) else keep).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 def _named_in_env() -> set:
     return {s.strip() for s in
             os.environ.get('TRACTOR_TEST_TRANSPORTS', '').split(',')

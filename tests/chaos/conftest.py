@@ -53,21 +53,11 @@ SECURED_SCENARIOS = ('test_chaos_kill.py', 'test_chaos_bad_input.py')
 
 
 def pytest_collection_modifyitems(config, items):
-    from tractor_testing import SECURED
+    from tractor_testing import SECURED, deselect
     secured = set(SECURED.values())
-    keep, drop = [], []
-    for item in items:
-        callspec = getattr(item, 'callspec', None)
-        variant = callspec.params.get('chaos_transport') if callspec else None
-        if (variant in secured and not FULL
-                and os.path.basename(str(item.fspath))
-                not in SECURED_SCENARIOS):
-            drop.append(item)
-        else:
-            keep.append(item)
-    if drop:
-        config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    deselect(config, items, lambda item, params: (
+        params.get('chaos_transport') in secured and not FULL
+        and os.path.basename(str(item.fspath)) not in SECURED_SCENARIOS))
     if FULL:
         return
     skip = pytest.mark.skip(

@@ -71,20 +71,13 @@ OUT_OF_PROCESS = {'nng+tls'}
 def pytest_collection_modifyitems(config, items):
     """A secured variant runs the channel tests with the first codec only:
     TLS is below the frames, and the codecs have a suite of their own."""
-    from tractor_testing import SECURED
+    from tractor_testing import SECURED, deselect
     secured = set(SECURED.values())
-    keep, drop = [], []
-    for item in items:
-        callspec = getattr(item, 'callspec', None)
-        params = callspec.params if callspec else {}
+
+    def drop(item, params) -> bool:
         variant = params.get('transport_variant')
-        if variant is not None and (
-                variant[2] in OUT_OF_PROCESS
-                or (variant[2] in secured
-                    and params.get('codec', CODECS[0]) != CODECS[0])):
-            drop.append(item)
-        else:
-            keep.append(item)
-    if drop:
-        config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+        return variant is not None and (
+            variant[2] in OUT_OF_PROCESS
+            or (variant[2] in secured
+                and params.get('codec', CODECS[0]) != CODECS[0]))
+    deselect(config, items, drop)
