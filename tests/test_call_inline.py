@@ -1,6 +1,6 @@
 """An async function is run in the task that reads its caller's channel,
 up to its first suspension, instead of in a task of its own (see
-``tractor._actor._run_inline``): most calls never suspend, and a task per
+``tractor._actor._step``): most calls never suspend, and a task per
 call cost a third of a round trip. None of that may show: a call that suspends
 hands the reading on, so other calls, cancels and results on the same
 channel keep flowing; each call sees its own contextvars; errors raised
@@ -69,6 +69,29 @@ async def sleep_until_cancelled():
 
 async def was_cancelled():
     return bool(_cancelled)
+
+
+_scoped: list = []
+
+
+async def scope_then_sleep(deadline: float):
+    """Opens a nursery and a cancel scope before it first suspends, so
+    both were entered while the call ran inline; they must nest inside
+    the call's own scope (or trio reports a corrupted scope stack on
+    exit)."""
+    async with trio.open_nursery() as n:
+        n.start_soon(trio.sleep_forever)
+        with trio.move_on_after(deadline) as cs:
+            try:
+                await trio.sleep_forever()
+            finally:
+                _scoped.append('inner')
+        n.cancel_scope.cancel()
+    return 'timed out' if cs.cancelled_caught else 'no'
+
+
+async def scoped():
+    return list(_scoped)
 
 
 def test_suspended_call_does_not_block_its_channel(transport, arb_addr):
@@ -153,3 +176,29 @@ def test_suspended_call_is_cancelled_by_its_caller(arb_addr):
         return True
 
     assert tractor.run(main, arbiter_addr=arb_addr)
+
+
+def test_scopes_opened_before_suspending_nest_in_the_call(arb_addr):
+    """A call that enters a nursery and a cancel scope before its first
+    suspension (so while it runs inline, in the reading task) behaves as
+    in a task of its own: its own deadline fires and it returns; the
+    caller's cancel reaches it through both; and the actor goes on
+    serving after either."""
+    async def main():
+        async with tractor.open_nursery() as an:
+            portal = await an.start_actor('scoped', rpc_module_paths=[
+                __name__])
+            with trio.fail_after(30):
+                first = await portal.run(__name__, 'scope_then_sleep',
+                                         deadline=0.05)
+                with trio.move_on_after(0.3) as cs:
+                    await portal.run(__name__, 'scope_then_sleep',
+                                     deadline=3600)
+                assert cs.cancelled_caught
+                while len(await portal.run(__name__, 'scoped')) < 2:
+                    await trio.sleep(0.01)
+                again = await portal.run(__name__, 'double', x=4)
+            await an.cancel()
+        return first, again
+
+    assert tractor.run(main, arbiter_addr=arb_addr) == ('timed out', 8)

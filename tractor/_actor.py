@@ -9,6 +9,7 @@ channel, routes what arrives, and runs the functions it is asked to.
 from __future__ import annotations
 
 import contextvars
+from contextlib import nullcontext
 import importlib
 import inspect
 import sys
@@ -31,6 +32,7 @@ from ._exceptions import (
     unpack_error,
 )
 from ._flow import Dialog, MsgQueue
+from ._lease import ReadLease
 from ._registrar import keep_registered
 from ._protocol import cancel_msg, next_cid, request, run_msg
 from ._streaming import Context, error_from, send_item
@@ -396,16 +398,18 @@ class Actor:
         ev = self._peer_connected.get(uid)
         if ev is not None:
             ev.set()
+        chan.lease = ReadLease(chan, self._route_borrowed)
         try:
             async with trio.open_nursery() as n:
                 n.start_soon(chan.run_heartbeat)
-                # the reading may pass from task to task (see _run_inline);
+                # the reading may pass from task to task (see _step);
                 # whichever reads the end of the channel sets ``done``
                 done = trio.Event()
                 n.start_soon(self._process_messages, chan, n, done)
                 await done.wait()
                 n.cancel_scope.cancel()
         finally:
+            chan.lease = None
             chans = self._peers.get(uid)
             if chans and chan in chans:
                 chans.remove(chan)
@@ -438,51 +442,70 @@ class Actor:
         """Read ``chan`` and route what arrives, until it ends (then set
         ``done``) -- or until a call run inline in this task suspends: a
         new task started in ``n`` then goes on reading, from the rest of
-        the current ``burst`` on, and this one finishes the call."""
-        waiting = self._waiting
+        the current ``burst`` on, and this one finishes the call.
+
+        That call's cancel scope is entered here, once per reading task,
+        before any call is stepped: a call that opens a cancel scope or a
+        nursery before it first suspends nests it inside, as in a task of
+        its own, and a call that returns at once pays for no scope at all
+        (see :meth:`_start_rpc`). Until a call suspends, nothing cancels
+        this scope: it becomes the call's (its Dialog's) only then."""
+        with trio.CancelScope() as scope:
+            await self._read(chan, n, done, burst, scope)
+
+    async def _read(self, chan: Channel, n: trio.Nursery, done: trio.Event,
+                    burst, scope: trio.CancelScope) -> None:
         recv_many = chan.recv_many
+        lease = chan.lease
+        assert lease is not None  # (set by _run_channel)
+        deliver = self._deliver
         while True:
             if burst is not None:
                 msgs, sizes = burst
                 burst = None
             else:
-                try:
-                    msgs = await recv_many()
-                except TransportClosed as err:
-                    if log.isEnabledFor(10):
+                # read when no borrower does (see tractor._lease)
+                if lease.busy:
+                    await lease.reader_wait()
+                err = lease.error
+                if lease.handoff is not None:
+                    (msgs, sizes), lease.handoff = lease.handoff, None
+                elif err is None:
+                    lease.busy = True
+                    try:
+                        msgs = await recv_many()
+                        sizes = chan.last_sizes
+                    except (TransportClosed, CodecError) as exc:
+                        err = exc
+                    except BaseException:
+                        lease.busy = False
+                        raise
+                if err is not None:
+                    if isinstance(err, CodecError):
+                        log.warning('dropping %s: undecodable message: %s',
+                                    chan, err)
+                    elif log.isEnabledFor(10):
                         log.debug('channel %s closed: %s', chan, err)
                     done.set()
                     return
-                except CodecError as err:
-                    log.warning('dropping %s: undecodable message: %s',
-                                chan, err)
-                    done.set()
-                    return
-                sizes = chan.last_sizes
             # a burst is routed in one go (see Channel.recv_many), and the
             # replies of the calls it runs inline leave together at its end
             corked = len(msgs) > 1
             if corked:
                 chan.cork()
-            woken = 0
-            for i in range(len(msgs)):
+            woken = callers = 0
+            i, count = 0, len(msgs)
+            while True:
+                # replies and stream traffic, up to anything else
+                i, w, c = deliver(chan, msgs, sizes, i)
+                woken += w
+                callers += c
+                if i == count:
+                    break
                 msg = msgs[i]
+                i += 1
                 try:
                     cmd = msg.get('cmd')
-                    if cmd is None:
-                        # a reply to one of our calls (see _protocol)
-                        q = waiting.get(msg['cid'])
-                        if q is not None and (q.chan is chan
-                                              or q.chan is None):
-                            msg['_n'] = sizes[i]
-                            q.put(msg)
-                            if type(q) is MsgQueue:
-                                woken += 1
-                        elif log.isEnabledFor(10):
-                            log.debug('dropping a reply for call %s, which '
-                                      'is no longer waiting: %s', msg['cid'],
-                                      _short(msg))
-                        continue
                     if cmd == 'run':
                         handed = []
 
@@ -492,17 +515,13 @@ class Actor:
                             if corked:
                                 chan.release_cork()
                             n.start_soon(self._process_messages, chan, n,
-                                         done, (msgs[i + 1:], sizes[i + 1:]))
-                        await self._start_rpc(chan, msg, hand_off)
+                                         done, (msgs[i:], sizes[i:]))
+                        await self._start_rpc(chan, msg, hand_off, scope)
                         if handed:
                             return  # another task reads on
                         continue
                     task = self._rpc_tasks.get((chan, msg['cid']))
-                    if cmd in _DIALOG_CMDS:
-                        if task is not None:
-                            msg['_n'] = sizes[i]
-                            task.put(msg)
-                    elif cmd == 'cancel':
+                    if cmd == 'cancel':
                         if task is not None:
                             task.cancel_requested = True
                             if 'error' in msg:
@@ -523,9 +542,9 @@ class Actor:
                     if isinstance(cid, int):
                         await self._send_error(chan, cid, ValueError(
                             f'malformed message {_short(msg)}: {err}'))
-            if woken:
+            if callers:
                 # the callers woken may call again this pass: batch that
-                chan.expect_requests(woken)
+                chan.expect_requests(callers)
             if corked:
                 try:
                     await chan.uncork()
@@ -534,9 +553,78 @@ class Actor:
                         log.debug('channel %s closed: %s', chan, err)
                     done.set()
                     return
+            lease.busy = False
             # hold nothing while waiting: a large item is freed as soon
             # as its consumer is done with it (see _streaming.MsgStream)
             msgs = msg = None
+            if woken:
+                # let the tasks woken run first: one about to wait on this
+                # channel again reads its answer itself (see _lease)
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                await trio.lowlevel.cancel_shielded_checkpoint()
+
+    def _deliver(self, chan: Channel, msgs: list, sizes: list,
+                 i: int) -> tuple[int, int, int]:
+        """Route ``msgs[i:]`` while they are replies to our calls or a
+        caller's stream traffic (see _protocol), each to the queue waiting
+        for it; stop at anything else (a request, a cancel, something
+        malformed), which is the reader task's to handle. Returns where
+        it stopped, how many waiting tasks it woke, and how many of those
+        were plain calls' callers."""
+        waiting = self._waiting
+        tasks = self._rpc_tasks
+        woken = callers = 0
+        count = len(msgs)
+        while i < count:
+            msg = msgs[i]
+            if type(msg) is not dict:
+                break
+            cid = msg.get('cid')
+            if type(cid) is not int:
+                break
+            cmd = msg.get('cmd')
+            if cmd is None:
+                q = waiting.get(cid)
+                if q is not None and (q.chan is chan or q.chan is None):
+                    msg['_n'] = sizes[i]
+                    if q._waiter is not None:
+                        woken += 1
+                        if type(q) is MsgQueue:
+                            callers += 1
+                    q.put(msg)
+                elif log.isEnabledFor(10):
+                    log.debug('dropping a reply for call %s, which is no '
+                              'longer waiting: %s', cid, _short(msg))
+            elif cmd in _DIALOG_CMDS:
+                task = tasks.get((chan, cid))
+                if task is not None:
+                    msg['_n'] = sizes[i]
+                    if task._waiter is not None:
+                        woken += 1
+                    try:
+                        task.put(msg)
+                    except (AttributeError, KeyError, TypeError,
+                            ValueError) as err:
+                        log.warning('malformed message from %s: %r (%s: '
+                                    '%s)', chan.uid, _short(msg),
+                                    type(err).__name__, err)
+            else:
+                break
+            i += 1
+        return i, woken, callers
+
+    def _route_borrowed(self, chan: Channel, msgs: list,
+                        sizes: list) -> Optional[tuple]:
+        """Route a burst that a task waiting on ``chan`` read itself (see
+        :mod:`tractor._lease`): returns the rest of it from the first
+        message that is not a reply or stream traffic on, for the reader
+        task, or None."""
+        i, _, callers = self._deliver(chan, msgs, sizes, 0)
+        if callers:
+            chan.expect_requests(callers)
+        if i < len(msgs):
+            return msgs[i:], sizes[i:]
+        return None
 
     async def _send_error(self, chan, cid, exc) -> None:
         if _debug._cfg is not None and _debug.report_later(
@@ -548,7 +636,8 @@ class Actor:
             pass
 
     # -- serving calls -------------------------------------------------
-    async def _start_rpc(self, chan: Channel, msg: dict, hand_off) -> None:
+    async def _start_rpc(self, chan: Channel, msg: dict, hand_off,
+                         scope: trio.CancelScope) -> None:
         cid = msg['cid']
         kw = msg.get('kw') or {}
         if not isinstance(kw, dict) or not isinstance(cid, int):
@@ -565,35 +654,54 @@ class Actor:
             kind = _func_kind(fn)
             if isinstance(key[0], str) and isinstance(key[1], str):
                 self._func_cache[key] = (fn, kind)
-        if kind is _SYNC:
-            # a plain function runs inline: no task to start
+        started = None
+        if kind is _SYNC or kind is _ASYNC:
+            # run it right here, in the reader's task: most calls (a
+            # getter, a quick computation) return without suspending, and
+            # then no task, Dialog or cancel scope is made for them and
+            # the reply leaves in the scheduler pass the request arrived
+            # in (see _step; the scope, should it suspend, is ``scope``)
             try:
-                result = fn(**kw)
-                data = {'cid': cid, 'return': result}
-                await chan.send(data)
+                if kind is _SYNC:
+                    result = fn(**kw)
+                else:
+                    done, result = _step(fn(**kw))
+                    if not done:
+                        started = result
+                if started is None:
+                    await chan.send({'cid': cid, 'return': result})
             except TransportClosed as err:
                 # our caller's channel is gone (then this send fails too,
                 # quietly), or the function lost a peer of its own: that
                 # is its error to report
                 await self._send_error(chan, cid, err)
             except BaseException as err:
-                if isinstance(err, trio.Cancelled):
+                if isinstance(err, (trio.Cancelled, KeyboardInterrupt,
+                                    SystemExit)):
                     raise
                 await self._send_error(chan, cid, err)
+            if started is None:
+                return
+        if started is not None:
+            # it suspended: this task finishes it, in the reading task's
+            # cancel scope (entered before the call started: see
+            # _process_messages), while a new task goes on reading
+            task = Dialog(chan, cid, caller=False, scope=scope)
+            self._rpc_tasks[(chan, cid)] = task
+            await self._invoke(chan, cid, fn, kind, kw, task, hand_off,
+                               started)
             return
         task = Dialog(chan, cid, caller=False, scope=trio.CancelScope())
         self._rpc_tasks[(chan, cid)] = task
-        if kind is _ASYNC:
-            # run right here as far as it goes (see _run_inline)
-            await self._invoke(chan, cid, fn, kind, kw, task, hand_off)
-            return
         self._service().start_soon(self._invoke, chan, cid, fn, kind, kw,
                                    task)
 
     async def _invoke(self, chan, cid, fn, kind, kw, task: Dialog,
-                      hand_off=None) -> None:
+                      hand_off=None, started=None) -> None:
         try:
-            with task.scope or trio.CancelScope():
+            # (a call stepped inline runs in a scope already entered)
+            with nullcontext() if started is not None else (
+                    task.scope or trio.CancelScope()):
                 try:
                     if kind is _AGEN:
                         await chan.send({'cid': cid, 'stream': 1})
@@ -611,7 +719,10 @@ class Actor:
                         await _items_sent(task)
                         await chan.send({'cid': cid, 'return': result})
                     else:
-                        result = await _run_inline(fn, kw, hand_off)
+                        # an async function that suspended when
+                        # _start_rpc stepped it: the reading passes on
+                        hand_off()
+                        result = await started
                         await chan.send({'cid': cid, 'return': result})
                 except trio.Cancelled:
                     # not running any more (whoever counts calls in
@@ -755,33 +866,31 @@ def _what(fn) -> str:
     return f'{fn.__module__}.{fn.__qualname__}()'
 
 
-async def _run_inline(fn, kw, hand_off):
-    """``await fn(**kw)``, started in the task that reads the caller's
-    channel: most calls (a getter, a quick computation) return without
-    ever suspending, and then no task is started for them and the reply
-    leaves in the scheduler pass the request arrived in (a task per call
-    cost a third of a round trip). If the call does suspend,
-    ``hand_off()`` passes the reading on to a new task and this one
-    finishes the call -- in the cancel scope and the context it started
-    in, so nothing about it differs from a task of its own."""
-    coro = fn(**kw)
+def _step(coro) -> tuple[bool, Any]:
+    """Run the coroutine ``coro`` (an async function's call) up to its
+    first suspension, in the current task: ``(True, its result)`` if it
+    returned without suspending, else ``(False, an awaitable that finishes
+    it)``. The actor serves a call this way in the task that reads the
+    caller's channel: most calls return at once, and then no task is
+    started for them (a task per call cost a third of a round trip); one
+    that suspends is finished by :meth:`Actor._invoke`, in the cancel
+    scope its task entered before stepping it (see
+    :meth:`Actor._process_messages`), while a new task goes on reading. Either way the call runs
+    in a copy of the context, as a task of its own would."""
     if type(coro) is not types.CoroutineType:
-        hand_off()
-        return await coro
-    # a context of its own, as a task of its own would have
+        return False, coro  # some other awaitable: nothing to step
     ctx = contextvars.copy_context()
     try:
         trap = ctx.run(coro.send, None)
     except StopIteration as stop:
-        return stop.value
-    hand_off()
-    return await _resume(ctx, coro, trap)
+        return True, stop.value
+    return False, _resume(ctx, coro, trap)
 
 
 @types.coroutine
 def _resume(ctx: contextvars.Context, coro, trap):
     """``await coro`` for a coroutine that was stepped by hand up to
-    yielding ``trap`` (see _run_inline): hands the trap to trio and
+    yielding ``trap`` (see _step): hands the trap to trio and
     trio's answers back to the coroutine, each step in ``ctx``."""
     while True:
         try:

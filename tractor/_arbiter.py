@@ -31,12 +31,12 @@ class Arbiter(Actor):
         # the registry is here: no arbiter to call
         await self.register_actor(self.uid, str(self.accept_addr))
 
-    async def _start_rpc(self, chan, msg, hand_off) -> None:
+    async def _start_rpc(self, chan, msg, hand_off, scope) -> None:
         if msg.get('ns') == 'self' and msg.get('func') == 'register_actor':
             kw = msg.get('kw')
             if isinstance(kw, dict):
                 msg['kw'] = {**kw, '_chan': chan}
-        await super()._start_rpc(chan, msg, hand_off)
+        await super()._start_rpc(chan, msg, hand_off, scope)
 
     def _channel_closed(self, chan) -> None:
         for uid in self._by_chan.pop(chan, ()):

@@ -58,7 +58,7 @@ import hmac
 import json
 import os
 from collections import deque
-from typing import Any, AsyncIterator, Callable, Optional
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Optional
 
 import trio
 
@@ -77,6 +77,9 @@ from .transports import (
     takes_parts,
 )
 from .log import get_logger
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._lease import ReadLease
 
 log = get_logger(__name__)
 
@@ -188,6 +191,9 @@ class Channel:
         self._send_lock = trio.Lock()
         self._flush_ev = trio.Event()
         self._service_running = False
+        #: who may read: set by the actor serving this channel, so that a
+        #: task waiting on it reads its answer itself (see tractor._lease)
+        self.lease: Optional[ReadLease] = None
         # the task routing a burst of arrived messages: what it sends
         # waits for the burst's end and leaves in one write (see cork())
         self._corked_by: trio.lowlevel.Task | None = None

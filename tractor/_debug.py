@@ -68,7 +68,7 @@ shielded, as the user asked to stop there.
 Each request travels over a channel of its own, opened for the session,
 whose replies the asking task reads itself: the actor's channel to its
 parent may have no reader just then (a call served inline holds it, see
-``_actor._run_inline``: an error raised there is reported, after its
+``_actor._step``: an error raised there is reported, after its
 post-mortem, from a task of its own for the same reason).
 
 A plain ``breakpoint()`` in sync code holds the actor's trio loop, so it
@@ -298,7 +298,7 @@ async def _locked(actor, uid: tuple):
 
     The request goes over a channel of its own, whose replies this task
     reads itself: the actor's channel to its parent may have no reader
-    just then (a call served inline holds it: see ``_actor._run_inline``),
+    just then (a call served inline holds it: see ``_actor._step``),
     and the session must not depend on one. Closing it releases the
     terminal whatever happened to the session."""
     cfg = _config()
@@ -650,7 +650,7 @@ def report_later(actor, chan, cid: int, err: BaseException) -> bool:
     """Called as ``err`` is about to be reported to the caller of ``cid``:
     when it calls for a post-mortem, do that and then report it in a task
     of its own, and return True. The task that got the error may be the
-    reader of the caller's channel (see ``_actor._run_inline``): the
+    reader of the caller's channel (see ``_actor._step``): the
     actor goes on serving that channel meanwhile (its registration, other
     calls), and the caller gets the error once the session ends."""
     if not _wants_post_mortem(err) or actor._service_n is None:

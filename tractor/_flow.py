@@ -94,7 +94,15 @@ class MsgQueue:
             # a cancel point even when a message is ready: a reader whose
             # stream is never empty must still see its cancel scope
             await trio.lowlevel.checkpoint_if_cancelled()
+            return items.popleft()
+        chan = self.chan
+        lease = chan.lease if chan is not None else None
         while not items:
+            if lease is not None and not lease.busy:
+                # nobody reads the channel: read it here rather than wait
+                # to be woken by its reader (see tractor._lease)
+                await lease.read_for(self)
+                continue
             ev = self._waiter = trio.Event()
             await ev.wait()
         return items.popleft()
