@@ -595,7 +595,7 @@ class Actor:
                 elif log.isEnabledFor(10):
                     log.debug('dropping a reply for call %s, which is no '
                               'longer waiting: %s', cid, _short(msg))
-            elif cmd in _DIALOG_CMDS:
+            elif type(cmd) is str and cmd in _DIALOG_CMDS:
                 task = tasks.get((chan, cid))
                 if task is not None:
                     msg['_n'] = sizes[i]
