@@ -52,18 +52,33 @@ def check_start_method(method: Optional[str]) -> str:
     return method
 
 
-def _mp_context(method: str):
+#: what the fork server imports before it forks anyone: everything an actor
+#: imports as it starts (the first tree's transport is added), so that each
+#: actor shares these modules with the server instead of importing its own
+#: copy into private memory (``tcp`` and the ``idna`` codec with its
+#: ``stringprep`` are what a tcp actor imported after the fork: 1.8 MB of
+#: private memory per actor); ``_forkserver`` last, as it freezes the heap
+#: the others built. A module the server cannot import is skipped.
+FORKSERVER_PRELOAD = [
+    'tractor', 'tractor._child', 'trio', 'tractor.transports.tcp',
+    'encodings.idna', 'stringprep', 'pkgutil', 'multiprocessing.connection',
+    # the codecs with their backends (msgspec, orjson when installed)
+    'tractor.codecs._msgpack', 'tractor.codecs._json',
+]
+
+
+def _mp_context(method: str, transport: str | None = None):
     ctx = _ctx_cache.get(method)
     if ctx is None:
         ctx = mp.get_context(method)
         if method == 'forkserver':
-            # the codecs with their backends (msgspec, orjson when
-            # installed: a module the server cannot import is skipped);
-            # _forkserver last, as it freezes the heap the others built
-            ctx.set_forkserver_preload(
-                ['tractor', 'tractor._child', 'trio',
-                 'tractor.codecs._msgpack', 'tractor.codecs._json',
-                 'tractor._forkserver'])
+            preload = list(FORKSERVER_PRELOAD)
+            if transport is not None:
+                from .transports import get_transport
+                module = type(get_transport(transport)).__module__
+                if module not in preload:
+                    preload.append(module)
+            ctx.set_forkserver_preload(preload + ['tractor._forkserver'])
         _ctx_cache[method] = ctx
     return ctx
 
@@ -140,8 +155,8 @@ async def start_process(name: str, method: str, config: dict) -> ProcHandle:
         await stdin.aclose()
     else:
         from ._child import mp_main
-        proc = _mp_context(method).Process(
-            target=mp_main, args=(config,), name=name)
+        ctx = _mp_context(method, config.get('transport'))
+        proc = ctx.Process(target=mp_main, args=(config,), name=name)
         # forkserver: one round trip to the warm server; spawn: a Popen
         proc.start()
         handle._mp = proc
