@@ -1,13 +1,61 @@
 """Imported last by multiprocessing's fork server, after tractor, trio and
 the codecs (see ``_spawn``), and by nothing else.
 
-Every actor is a fork of the server and shares its heap page by page until
-it writes to one. The garbage collector writes to every object it
-traverses (its header's reference bookkeeping), so an actor's first full
-collection would copy nearly the whole inherited heap into private memory.
-Frozen objects are never traversed: what the server imported stays shared.
+First it imports the parent's main module, as every actor would
+otherwise do on its own (see ``_spawn._main_preload``): under the name
+``__mp_main__``, so that a top-level ``tractor.run()`` there does nothing,
+and where each actor's multiprocessing start-up finds it already imported.
+A module that fails to import here is reported and skipped: each actor
+then imports it itself, as before, and reports the error to its parent.
+
+Then it freezes the heap. Every actor is a fork of the server and shares
+its heap page by page until it writes to one. The garbage collector writes
+to every object it traverses (its header's reference bookkeeping), so an
+actor's first full collection would copy nearly the whole inherited heap
+into private memory. Frozen objects are never traversed: what the server
+imported stays shared.
 """
 import gc
+import sys
+import traceback
+from types import FrameType
+from typing import Optional
 
+
+def _preload_entries() -> list:
+    """The fork server's preload list: a local of multiprocessing's
+    ``forkserver.main``, which is importing this module."""
+    frame: Optional[FrameType] = sys._getframe(1)
+    while frame is not None:
+        if frame.f_globals.get('__name__') == 'multiprocessing.forkserver':
+            return list(frame.f_locals.get('preload') or ())
+        frame = frame.f_back
+    return []
+
+
+def _import_main() -> None:
+    import multiprocessing.process as mp_process
+    import multiprocessing.spawn as mp_spawn
+    from ._spawn import MAIN_MARKER
+    for entry in _preload_entries():
+        if not isinstance(entry, str) or not entry.startswith(MAIN_MARKER):
+            continue
+        kind, _, value = entry[len(MAIN_MARKER):].partition(':')
+        current = mp_process.current_process()
+        current._inheriting = True  # type: ignore[attr-defined]
+        try:
+            if kind == 'name':
+                mp_spawn._fixup_main_from_name(value)  # type: ignore
+            else:
+                mp_spawn._fixup_main_from_path(value)  # type: ignore
+        except BaseException:
+            print(f'tractor: the fork server could not import {value} '
+                  f'(each actor will import it itself):\n'
+                  f'{traceback.format_exc()}', file=sys.stderr)
+        finally:
+            del current._inheriting  # type: ignore[attr-defined]
+
+
+_import_main()
 gc.collect()
 gc.freeze()

@@ -72,7 +72,7 @@ def _mp_context(method: str, transport: str | None = None):
     if ctx is None:
         ctx = mp.get_context(method)
         if method == 'forkserver':
-            preload = list(FORKSERVER_PRELOAD)
+            preload = list(FORKSERVER_PRELOAD) + _main_preload()
             if transport is not None:
                 from .transports import get_transport
                 module = type(get_transport(transport)).__module__
@@ -81,6 +81,34 @@ def _mp_context(method: str, transport: str | None = None):
             ctx.set_forkserver_preload(preload + ['tractor._forkserver'])
         _ctx_cache[method] = ctx
     return ctx
+
+
+#: a fork server preload entry that names the parent's main module (see
+#: _main_preload): not a module name, so multiprocessing's preloading
+#: skips it, and ``tractor._forkserver`` finds it and imports the module
+MAIN_MARKER = 'tractor-main='
+
+
+def _main_preload() -> list[str]:
+    """The parent's main module, for the fork server to import once (as
+    ``__mp_main__``, as multiprocessing does in each child so that the
+    script's functions can be run remotely) instead of every actor
+    importing it anew: 8 of an actor's 20 ms of start-up CPU went to a
+    small script's imports. ``tractor._forkserver`` does the import, so
+    that a script that fails to import there leaves each actor to import
+    it itself (and report the error) instead of stopping the server."""
+    main = sys.modules.get('__main__')
+    spec = getattr(main, '__spec__', None)
+    name = getattr(spec, 'name', None)
+    if name:
+        # python -m pytest and the like: multiprocessing skips those
+        if name.endswith('__main__'):
+            return []
+        return [f'{MAIN_MARKER}name:{name}']
+    path = getattr(main, '__file__', None)
+    if path:
+        return [f'{MAIN_MARKER}path:{os.path.abspath(path)}']
+    return []
 
 
 class ProcHandle:
@@ -157,7 +185,34 @@ async def start_process(name: str, method: str, config: dict) -> ProcHandle:
         from ._child import mp_main
         ctx = _mp_context(method, config.get('transport'))
         proc = ctx.Process(target=mp_main, args=(config,), name=name)
-        # forkserver: one round trip to the warm server; spawn: a Popen
-        proc.start()
+        # forkserver: one round trip to the warm server, which forks while
+        # we wait; spawn: a fork and exec. Both block, so they run in a
+        # thread, one at a time (multiprocessing's bookkeeping is not
+        # thread-safe), while this actor goes on serving the handshakes
+        # of the children started before.
+        await trio.to_thread.run_sync(_start_mp, proc,
+                                      limiter=_start_limiter())
         handle._mp = proc
     return handle
+
+
+_limiter: Optional[trio.CapacityLimiter] = None
+
+
+def _start_limiter() -> trio.CapacityLimiter:
+    global _limiter
+    if _limiter is None:
+        _limiter = trio.CapacityLimiter(1)
+    return _limiter
+
+
+def _start_mp(proc: mp.process.BaseProcess) -> None:
+    proc.start()
+    # multiprocessing keeps every process it started in a set, and polls
+    # each of them (a selector apiece) on every start(): O(n) per start
+    # and O(n^2) for n children up at once -- with 500 actors, seconds of
+    # this actor's CPU. This actor reaps its children itself
+    # (ProcHandle.wait), so they leave that set at once.
+    children = getattr(mp.process, '_children', None)
+    if children is not None:
+        children.discard(proc)

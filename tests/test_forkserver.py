@@ -1,0 +1,108 @@
+"""What the fork server does for every actor it forks: it imports the
+parent's main module once, as ``__mp_main__``, so that no actor has to
+(a script's imports were 8 of an actor's 20 ms of start-up CPU); a script
+that cannot be imported there is left to each actor, which reports the
+error as before; and a built-in transport or codec is found without
+scanning every installed package's entry points (18 ms per actor)."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+
+_SCRIPT = '''
+import os, sys
+import trio, tractor
+
+if __name__ == '__mp_main__':
+    # once per import of this script outside the root
+    with open({log!r}, 'a') as f:
+        f.write(f'{{os.getpid()}}\\n')
+    if {fail!r}:
+        raise RuntimeError('this script refuses to be imported by a child')
+
+
+def whoami():
+    return os.getpid()
+
+
+async def main():
+    async with tractor.open_nursery() as an:
+        portals = [await an.start_actor(f'a{{i}}', rpc_module_paths=[
+            '__main__']) for i in range(4)]
+        pids = [await p.run('__main__', 'whoami') for p in portals]
+        await an.cancel()
+    print('PIDS', *pids)
+
+
+if __name__ == '__main__':
+    tractor.run(main, arbiter_addr=('127.0.0.1', {port}),
+                start_method='forkserver')
+'''
+
+
+def _run(tmp_path, port, fail):
+    log = tmp_path / 'imports.log'
+    script = tmp_path / 'app.py'
+    script.write_text(textwrap.dedent(_SCRIPT.format(
+        log=str(log), fail=fail, port=port)))
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=90)
+    imports = log.read_text().split() if log.exists() else []
+    return proc, imports
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'),
+                    reason='the forkserver start method needs Linux')
+def test_script_imported_once_by_the_fork_server(tmp_path, arb_addr):
+    proc, imports = _run(tmp_path, arb_addr[1], fail=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    pids = [int(p) for p in proc.stdout.split('PIDS', 1)[1].split()]
+    assert len(set(pids)) == 4
+    # one import, by the server (none of the actors): and the actors ran
+    # the script's function all the same
+    assert len(imports) == 1, imports
+    assert int(imports[0]) not in pids
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'),
+                    reason='the forkserver start method needs Linux')
+def test_script_the_server_cannot_import_is_left_to_each_actor(
+        tmp_path, arb_addr):
+    """The server reports the failure and keeps serving; the first actor
+    then fails to import the script itself, and the root gets an
+    ActorFailure that points at that actor's stderr."""
+    proc, imports = _run(tmp_path, arb_addr[1], fail=True)
+    assert proc.returncode != 0
+    assert 'fork server could not import' in proc.stderr
+    assert 'ActorFailure' in proc.stderr
+    assert 'before it was ready' in proc.stderr
+    # the server tried, then the actor did
+    assert len(imports) >= 2, imports
+
+
+def test_builtin_names_need_no_entry_point_scan(monkeypatch):
+    """``get('tcp')`` (and any built-in or registered name) never reads
+    the installed packages' metadata; an unknown name still does, and
+    the error lists what is available."""
+    import tractor._plugins as plugins
+    from tractor.transports import UnknownTransport
+    scans = []
+
+    def entry_points(**kw):
+        scans.append(kw)
+        return []
+    monkeypatch.setattr(plugins, 'entry_points', entry_points)
+    reg = plugins.PluginRegistry(
+        'transport', 'tractor.transports',
+        {'tcp': 'tractor.transports.tcp:TCPTransport'}, UnknownTransport)
+    assert reg.get('tcp') is reg.get('tcp')
+    reg.register('mine', object)
+    reg.get('mine')
+    assert scans == []
+    with pytest.raises(UnknownTransport, match='available: .*tcp'):
+        reg.get('nope')
+    assert scans == [{'group': 'tractor.transports'}]
