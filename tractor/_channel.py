@@ -76,6 +76,7 @@ from .transports import (
     get_transport,
     takes_parts,
 )
+from ._env import env_number
 from .log import get_logger
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -91,20 +92,10 @@ _PROOF = b'TRACTOR\x02'
 _MAX_HELLO = 4096
 
 def _env_seconds(name: str, default: float) -> float:
-    """A positive number of seconds from ``$name``; a bad value fails with
-    an error naming the variable (not a bare float() error at import)."""
-    raw = os.environ.get(name, '').strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise ValueError(
-            f'${name}={raw!r}: expected a positive number of seconds, like '
-            f'{default}; unset it for the default')
-    return value
+    """A positive number of seconds from ``$name``."""
+    return env_number(name, default, float, minimum=1e-9,
+                      expected=f'a positive number of seconds, like '
+                               f'{default}')
 
 
 #: seconds between heartbeats on an otherwise idle channel

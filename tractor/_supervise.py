@@ -32,6 +32,7 @@ from ._flow import MsgQueue
 from ._portal import MainResult, Portal
 from ._strategies import Strategy, check_restart, one_for_all
 from ._streaming import MsgStream
+from ._env import env_number
 from .log import get_logger
 from .transports import Addr, TransportClosed, get_transport
 
@@ -44,19 +45,10 @@ SPAWN_TIMEOUT = 60.0
 
 
 def _spawn_concurrency() -> int:
-    raw = os.environ.get('TRACTOR_SPAWN_CONCURRENCY', '').strip()
-    if not raw:
-        return max(8, 4 * (os.cpu_count() or 1))
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ValueError(
-            f'$TRACTOR_SPAWN_CONCURRENCY={raw!r}: expected a whole number '
-            f'of children starting at once, at least 1; unset it for the '
-            f'default (4 per CPU, at least 8)')
-    return value
+    return env_number(
+        'TRACTOR_SPAWN_CONCURRENCY', max(8, 4 * (os.cpu_count() or 1)),
+        int, minimum=1, expected='a whole number of children starting at '
+        'once, at least 1', default_text='4 per CPU, at least 8')
 
 
 #: children of one actor starting at once (started, not yet ready): a
