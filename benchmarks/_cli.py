@@ -397,6 +397,10 @@ def parse(argv=None):
                          'the JSON when matplotlib is installed)')
     ap.add_argument('--list', action='store_true',
                     help='print the planned measurements and exit')
+    ap.add_argument('--report', metavar='JSON',
+                    help="measure nothing: print the table of an earlier "
+                         "run's JSON and write its chart (--chart, default "
+                         "next to the JSON)")
     args = ap.parse_args(argv)
     args.workloads = _csv(args.workloads) or list(WORKLOADS)
     bad = [w for w in args.workloads if w not in WORKLOADS]
@@ -418,8 +422,27 @@ def parse(argv=None):
     return args
 
 
+def report(args) -> int:
+    """``--report``: the table and chart of an earlier run, from its JSON
+    (the README's are made this way from the run they quote)."""
+    with open(args.report) as f:
+        doc = json.load(f)
+    _report.CODEC_ORDER[:] = ([_report.FLOOR, _report.FLOOR_BATCHED]
+                              + doc['config']['codecs'])
+    header = (f"tractor benchmarks, {doc['started']}, "
+              f"{doc['elapsed_s']:.0f} s; `{shlex.join(doc['command'])}`")
+    sys.stdout.write(_report.markdown(doc['rows'], doc['targets'], header))
+    chart_path = args.chart or os.path.splitext(args.report)[0] + '.png'
+    made = _report.chart(doc['rows'], chart_path)
+    print(f'chart: {made}' if made else
+          'chart skipped: matplotlib is not installed', file=sys.stderr)
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse(argv)
+    if args.report:
+        return report(args)
     from tractor.codecs import available_codecs
     from tractor._spawn import default_start_method
     codecs = args.codecs or ['msgpack', 'json']

@@ -162,3 +162,12 @@ def test_report_names_each_floor(tmp_path):
         assert not chart.exists()
     else:
         assert chart.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    # --report redraws the same table (and chart) from the JSON alone
+    again = tmp_path / 'again.png'
+    proc = subprocess.run(
+        [sys.executable, '-m', 'benchmarks', '--report', str(out),
+         '--chart', str(again)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert small[0] in proc.stdout and top[0] in proc.stdout
+    assert again.exists() == chart.exists()
