@@ -28,6 +28,7 @@ import sys
 from typing import Optional
 
 import trio
+from trio.lowlevel import RunVar
 
 from .log import get_logger
 
@@ -196,14 +197,18 @@ async def start_process(name: str, method: str, config: dict) -> ProcHandle:
     return handle
 
 
-_limiter: Optional[trio.CapacityLimiter] = None
+#: one process start at a time, per trio run (a RunVar: trio objects are
+#: not shared between runs, and a process may run one root after another)
+_start_limiter_var: RunVar[trio.CapacityLimiter] = RunVar('start_limiter')
 
 
 def _start_limiter() -> trio.CapacityLimiter:
-    global _limiter
-    if _limiter is None:
-        _limiter = trio.CapacityLimiter(1)
-    return _limiter
+    try:
+        return _start_limiter_var.get()
+    except LookupError:
+        limiter = trio.CapacityLimiter(1)
+        _start_limiter_var.set(limiter)
+        return limiter
 
 
 def _start_mp(proc: mp.process.BaseProcess) -> None:
