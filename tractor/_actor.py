@@ -875,8 +875,9 @@ def _step(coro) -> tuple[bool, Any]:
     started for them (a task per call cost a third of a round trip); one
     that suspends is finished by :meth:`Actor._invoke`, in the cancel
     scope its task entered before stepping it (see
-    :meth:`Actor._process_messages`), while a new task goes on reading. Either way the call runs
-    in a copy of the context, as a task of its own would."""
+    :meth:`Actor._process_messages`), while a new task goes on reading.
+    Either way the call runs in a copy of the context, as a task of its
+    own would."""
     if type(coro) is not types.CoroutineType:
         return False, coro  # some other awaitable: nothing to step
     ctx = contextvars.copy_context()
