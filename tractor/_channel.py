@@ -93,7 +93,7 @@ _MAX_HELLO = 4096
 
 def _env_seconds(name: str, default: float) -> float:
     """A positive number of seconds from ``$name``."""
-    return env_number(name, default, float, minimum=1e-9,
+    return env_number(name, default, float, ok=lambda v: v > 0,
                       expected=f'a positive number of seconds, like '
                                f'{default}')
 

@@ -12,10 +12,11 @@ N = TypeVar('N', int, float)
 
 
 def env_number(name: str, default: N, parse: Callable[[str], N], *,
-               minimum: N, expected: str, default_text: str = '') -> N:
-    """``$name`` parsed by ``parse`` (``int`` or ``float``) and at least
-    ``minimum``; ``default`` when unset or empty. ``expected`` says what
-    a good value is, for the error."""
+               ok: Callable[[N], bool], expected: str,
+               default_text: str = '') -> N:
+    """``$name`` parsed by ``parse`` (``int`` or ``float``), if ``ok``
+    accepts it; ``default`` when unset or empty. ``expected`` says what a
+    good value is, for the error."""
     raw = os.environ.get(name, '').strip()
     if not raw:
         return default
@@ -23,7 +24,7 @@ def env_number(name: str, default: N, parse: Callable[[str], N], *,
         value = parse(raw)
     except ValueError:
         value = None
-    if value is None or not value >= minimum:
+    if value is None or not ok(value):
         raise ValueError(
             f'${name}={raw!r}: expected {expected}; unset it for the '
             f'default' + (f' ({default_text})' if default_text else ''))

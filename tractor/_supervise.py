@@ -47,8 +47,9 @@ SPAWN_TIMEOUT = 60.0
 def _spawn_concurrency() -> int:
     return env_number(
         'TRACTOR_SPAWN_CONCURRENCY', max(8, 4 * (os.cpu_count() or 1)),
-        int, minimum=1, expected='a whole number of children starting at '
-        'once, at least 1', default_text='4 per CPU, at least 8')
+        int, ok=lambda v: v >= 1,
+        expected='a whole number of children starting at once, at least 1',
+        default_text='4 per CPU, at least 8')
 
 
 #: children of one actor starting at once (started, not yet ready): a
