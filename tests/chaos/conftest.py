@@ -82,3 +82,28 @@ def chaos(tmp_path):
         for sc in c.scenarios:
             sc.close()
     c.assert_all_gone()
+
+
+#: what nng prints when its TLS layer aborts the process: a native panic
+#: when a connection closes while nng still moves its data (nanomsg/nng#2238,
+#: open upstream; README, "Limits of nng's TLS layer")
+NNG_PANIC = 'panic: pthread_mutex_lock: Invalid argument'
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A chaos test over nng+tls that failed because nng aborted one of
+    the tree's processes is reported as an expected failure naming the
+    upstream bug (the hostile churn of these scenarios is where it shows);
+    any other failure, on any variant, fails."""
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.when != 'call' or not rep.failed:
+        return
+    spec = getattr(item, 'callspec', None)
+    if spec is None or spec.params.get('chaos_transport') != 'nng+tls':
+        return
+    if NNG_PANIC in str(rep.longrepr):
+        rep.outcome = 'skipped'
+        rep.wasxfail = ('nng aborted a process of the tree '
+                        '(nanomsg/nng#2238, open upstream)')

@@ -47,11 +47,16 @@ def check_listener(name: str, r: dict, transport: str) -> None:
             assert res['end'] in ('dropped', 'refused', 'open'), (
                 where, case, res)
     # frames: none gets past the handshake; the silent one is dropped by
-    # the handshake timeout
+    # the handshake timeout. Over nng+tls the attacker's stream is
+    # sometimes not told of the drop (nng's TLS layer loses that close; a
+    # Channel's heartbeat covers it): there the kernel shows the listener
+    # closed the connection ('dropped_unreported', see _attacks)
+    ends = ('dropped', 'refused', 'refused_locally')
+    if transport == 'nng+tls':
+        ends += ('dropped_unreported',)
     for case, res in r['frames'].items():
-        assert res['end'] in ('dropped', 'refused', 'refused_locally'), (
-            where, case, res)
-        if case == 'silent':
+        assert res['end'] in ends, (where, case, res)
+        if case == 'silent' and res['end'] == 'dropped':
             assert res['after'] < DROP_BOUND, (where, res)
     # authenticated garbage: every error-worthy message got its error, and
     # the channel kept answering pings after each one

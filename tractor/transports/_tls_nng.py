@@ -13,11 +13,31 @@ its own certificate carries: ``tractor`` for zero-config certificates, and
 for your own CA the (first) DNS name of your certificate, which must then
 be shared by the certificates of the cluster on nng.
 
-One limitation of nng's TLS layer (not of TLS): a peer that closes while
-the reader has left more than nng's queue of frames unread is sometimes
-not noticed when the reader catches up (nng loses the end of the stream
-it met while reading was paused); a Channel's heartbeat then declares it
-gone within ``liveness_timeout``, as it would a silent peer.
+Limits of nng's TLS layer (not of TLS), all seen with nng 1.11:
+
+* a peer's close is sometimes never reported: when it arrives together
+  with data, or while the reader has left more than nng's queue of frames
+  unread (nng loses the end of the stream it met then); the TCP
+  connection is gone, the pipe stays. A Channel's heartbeat declares the
+  peer gone within ``liveness_timeout``, as it would a silent peer;
+* closing a connection while nng still moves its data can abort the
+  process with a native panic (nanomsg/nng#2238, open upstream): the
+  README tells users who need a process to survive hostile or churning
+  peers to use tcp+tls or zmq+curve;
+* overlapping handshakes sometimes fail (below).
+
+nng's TLS layer sometimes fails a dial whose handshake overlaps others
+on the same listener, more so while peers that do not speak TLS are being
+turned away: about one dial in a hundred, ten at a time, here. The dialer
+sees ``NNG_ECONNSHUT`` (nng issues #1666 and #1668 describe it), or now and
+then ``NNG_ECRYPTO`` or ``NNG_EPEERAUTH``, although both sides hold good
+certificates of one CA. A real refusal never ends in ``NNG_ECONNSHUT`` here
+(another CA, a bad certificate or a plaintext listener give ``NNG_ECRYPTO``
+or ``NNG_EPEERAUTH``, every time), so a TLS dial that meets it is tried
+again up to :data:`DIAL_RETRIES` times, and one that meets the other two
+:data:`CRYPTO_RETRIES` times: a peer that does not belong is still refused,
+after three quick handshakes. The transport's handshake timeout bounds
+the whole connect either way.
 
 nng runs the TLS handshake on its own threads and only reports that it
 failed (``NNG_ECRYPTO``, ``NNG_EPEERAUTH``), not why, so a refusal here
@@ -87,6 +107,27 @@ def refused(what, err) -> HandshakeError | None:
         return HandshakeError(
             f'TLS handshake with {what} failed ({err}): {_REFUSED}')
     return None
+
+
+#: how many more times a TLS dial is tried after nng's listener hung up
+#: on it (``NNG_ECONNSHUT``), and after a failed handshake (what a peer
+#: that does not belong also gets); the pause before the first retry,
+#: doubling each time
+DIAL_RETRIES = 6
+CRYPTO_RETRIES = 2
+DIAL_BACKOFF = 0.005
+
+
+def retries(err) -> int:
+    """How many times a TLS dial that failed with ``err`` is worth trying
+    again (see the module's docstring)."""
+    code = getattr(err, 'errno', None)
+    lib = pynng._nng.lib
+    if code == lib.NNG_ECONNSHUT:
+        return DIAL_RETRIES
+    if code in (lib.NNG_ECRYPTO, lib.NNG_EPEERAUTH):
+        return CRYPTO_RETRIES
+    return 0
 
 
 def plaintext_refused(what, err) -> HandshakeError | None:

@@ -44,6 +44,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+from typing import NoReturn
 
 import pynng
 import trio
@@ -624,16 +625,31 @@ class NNGTransport:
             raise
 
     async def _dial(self, sock, url: str, what: Addr):
-        try:
-            return await trio.to_thread.run_sync(
-                lambda: sock.dial(url, block=True), abandon_on_cancel=True)
-        except _NNGError as err:
-            refused = None
-            if what.scheme == 'tcp':
-                refused = (_tls_nng.refused if self.tls is not None
-                           else _tls_nng.plaintext_refused)(what, err)
-            raise refused or TransportClosed(
-                f'cannot connect to {what}: {err}') from None
+        secured = self.tls is not None and what.scheme == 'tcp'
+        pause = _tls_nng.DIAL_BACKOFF
+        tries = 0
+        while True:
+            try:
+                return await trio.to_thread.run_sync(
+                    lambda: sock.dial(url, block=True),
+                    abandon_on_cancel=True)
+            except _NNGError as err:
+                tries += 1
+                if not secured or tries > _tls_nng.retries(err):
+                    self._dial_failed(what, err)
+            # nng's TLS layer failed a handshake that overlapped others:
+            # try again, backing off (see _tls_nng); the caller's handshake
+            # timeout still bounds the whole connect
+            await trio.sleep(pause)
+            pause *= 2
+
+    def _dial_failed(self, what: Addr, err: Exception) -> NoReturn:
+        refused = None
+        if what.scheme == 'tcp':
+            refused = (_tls_nng.refused if self.tls is not None
+                       else _tls_nng.plaintext_refused)(what, err)
+        raise refused or TransportClosed(
+            f'cannot connect to {what}: {err}') from None
 
     async def connect(self, addr) -> NNGFrameStream:
         addr = self._parse(addr)
