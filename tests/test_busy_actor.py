@@ -20,8 +20,8 @@ from tractor.transports import TransportClosed
 
 #: a short heartbeat so that "several liveness timeouts" stays short
 HEARTBEAT = (0.2, 1.0)
-#: seconds the busy functions hold the loop: 5 x the liveness timeout
-BUSY = 5.0
+#: seconds the busy functions hold the loop: 3 x the liveness timeout
+BUSY = 3.0
 
 
 def spin(secs: float) -> dict:
@@ -72,7 +72,7 @@ def _call_busy_twice(kind, secs, **run_kw):
 @pytest.mark.parametrize('kind', ['busy_sync', 'busy_async'])
 def test_busy_actor_keeps_its_channel(transport, arb_addr, kind):
     """A sync function holding the CPU, or an async function that never
-    yields, for 5 x the liveness timeout returns its result, and the actor
+    yields, for 3 x the liveness timeout returns its result, and the actor
     answers again afterwards: the caller was not told it died, and the
     actor, whose own watch saw the long gap it caused, did not drop its
     parent either (it would have cancelled itself)."""

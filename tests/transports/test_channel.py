@@ -392,7 +392,7 @@ async def test_sigstopped_peer_with_responder_detected(transport_addr):
 
 
 async def test_busy_peer_with_responder_kept(transport_addr):
-    """A peer holding its loop in pure Python for 5 x the liveness timeout
+    """A peer holding its loop in pure Python for 3 x the liveness timeout
     answers the probes (its loop is blocked): its channel stays up and the
     reply it sends afterwards arrives."""
     transport = get_transport(transport_addr.transport)
@@ -407,9 +407,9 @@ async def test_busy_peer_with_responder_kept(transport_addr):
             assert chan._alive is not None, 'no responder in the hello'
             async with trio.open_nursery() as n:
                 n.start_soon(chan.run_heartbeat)
-                await chan.send({'spin': 5 * LIVENESS})
-                with trio.fail_after(5 * LIVENESS + 30):
-                    assert await chan.recv() == {'spin': 5 * LIVENESS}
+                await chan.send({'spin': 3 * LIVENESS})
+                with trio.fail_after(3 * LIVENESS + 30):
+                    assert await chan.recv() == {'spin': 3 * LIVENESS}
                 assert chan.connected
                 await roundtrip(chan, [{'alive?': True}])
                 n.cancel_scope.cancel()
