@@ -427,16 +427,35 @@ def report(args) -> int:
     (the README's are made this way from the run they quote)."""
     with open(args.report) as f:
         doc = json.load(f)
-    _report.CODEC_ORDER[:] = ([_report.FLOOR, _report.FLOOR_BATCHED]
-                              + doc['config']['codecs'])
+    _order_codecs(doc['config']['codecs'])
     header = (f"tractor benchmarks, {doc['started']}, "
               f"{doc['elapsed_s']:.0f} s; `{shlex.join(doc['command'])}`")
     sys.stdout.write(_report.markdown(doc['rows'], doc['targets'], header))
-    chart_path = args.chart or os.path.splitext(args.report)[0] + '.png'
-    made = _report.chart(doc['rows'], chart_path)
-    print(f'chart: {made}' if made else
-          'chart skipped: matplotlib is not installed', file=sys.stderr)
+    _write_chart(doc['rows'], args.chart, args.report, asked=True)
     return 0
+
+
+def _order_codecs(codecs: list) -> None:
+    """The column order of the table: the floors, then ``codecs``."""
+    _report.CODEC_ORDER[:] = [_report.FLOOR, _report.FLOOR_BATCHED] + codecs
+
+
+def _write_chart(rows, chart_path, json_path: str, asked: bool) -> None:
+    """Write the chart (``chart_path``, default next to ``json_path``) and
+    say where; a chart is never worth failing the command. ``asked``: say
+    so when matplotlib is missing."""
+    chart_path = chart_path or os.path.splitext(json_path)[0] + '.png'
+    try:
+        made = _report.chart(rows, chart_path)
+    except Exception as err:
+        made = None
+        print(f'chart not written: {type(err).__name__}: {err}',
+              file=sys.stderr)
+    if made:
+        print(f'chart: {made}', file=sys.stderr)
+    elif asked:
+        print('chart skipped: matplotlib is not installed',
+              file=sys.stderr)
 
 
 def main(argv=None) -> int:
@@ -497,7 +516,7 @@ def main(argv=None) -> int:
     default_method = default_start_method()
     rows = _report.summarize(results)
     target_results = _report.evaluate_targets(rows, default_method)
-    _report.CODEC_ORDER[:] = [_report.FLOOR, _report.FLOOR_BATCHED] + codecs
+    _order_codecs(codecs)
     command = ['python', '-m', 'benchmarks'] + list(
         sys.argv[1:] if argv is None else argv)
     header = (f'tractor benchmarks, {started:%Y-%m-%d %H:%M}, '
@@ -541,18 +560,7 @@ def main(argv=None) -> int:
         json.dump(doc, f, indent=1)
     print(f'results: {json_path}', file=sys.stderr)
 
-    chart_path = args.chart or os.path.splitext(json_path)[0] + '.png'
-    try:
-        made = _report.chart(rows, chart_path)
-    except Exception as err:  # a chart is never worth failing the run
-        made = None
-        print(f'chart not written: {type(err).__name__}: {err}',
-              file=sys.stderr)
-    if made:
-        print(f'chart: {made}', file=sys.stderr)
-    elif args.chart:
-        print('chart skipped: matplotlib is not installed',
-              file=sys.stderr)
+    _write_chart(rows, args.chart, json_path, asked=bool(args.chart))
 
     failed = sum(1 for res in results for s in res['samples']
                  if not s.get('ok'))
