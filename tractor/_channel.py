@@ -455,14 +455,18 @@ class Channel:
         self._flush_ev.set()
 
     # -- runs of stream items ------------------------------------------
-    def defer(self, sender) -> bool:
+    def defer(self, sender, wake: bool = True) -> bool:
         """``sender`` (a stream's Dialog) has items queued: they are
         encoded together, as one message, when the channel next writes --
         once the sending task yields to the scheduler (the service task's
         flush), or before anything else is sent, so order holds. See
         :mod:`tractor._flow` (runs). False if no service task will flush
-        them: then the sender calls :meth:`flush_runs` itself."""
+        them: then the sender calls :meth:`flush_runs` itself.
+        ``wake=False``: the caller flushes at once itself, so the service
+        task is not woken for nothing."""
         self._deferred.append(sender)
+        if not wake:
+            return False
         if self._service_running:
             self._flush_ev.set()
             return True

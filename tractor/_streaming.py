@@ -93,10 +93,14 @@ def error_from(msg: dict, chan: Channel, what: str) -> BaseException:
                             'ProtocolError', chan.uid)
 
 
-async def send_item(d: Dialog, item: Any) -> None:
+async def send_item(d: Dialog, item: Any, now: bool = False) -> None:
     """Send a stream item on ``d``, waiting while the peer has a window
     unconsumed. Small items join the dialog's run (see
-    :mod:`tractor._flow`); a bulky one goes on its own, after the run."""
+    :mod:`tractor._flow`); a bulky one goes on its own, after the run.
+    ``now``: the sender is answering what it just received and has
+    nothing more in hand, so it will wait for the peer next; the item
+    leaves at once rather than on the service task's turn (which would
+    cost a wake-up, and a scheduler pass, for nothing)."""
     if d.out_items >= STREAM_WINDOW or d.out_bytes >= STREAM_WINDOW_BYTES:
         await d.wait_credit()
     if d.send_error is not None:
@@ -110,7 +114,10 @@ async def send_item(d: Dialog, item: Any) -> None:
     box = d.outbox
     box.append(item)
     if len(box) == 1:
-        if not chan.defer(d):
+        if now:
+            chan.defer(d, wake=False)
+            await chan.flush_runs(now=True)
+        elif not chan.defer(d):
             await chan.flush_runs()
     elif len(box) >= RUN_MAX:
         await chan.flush_runs()
@@ -141,6 +148,8 @@ class MsgStream:
         self._closed = False
         # what is left of the last run received
         self._run: list = []
+        # an item was received since the last send (see send())
+        self._answering = False
         self._token = (trio.lowlevel.current_trio_token()
                        if on_close is not None else None)
 
@@ -207,6 +216,7 @@ class MsgStream:
                 # and credited, so no trip through the dialog's queue --
                 # but still a cancel point, as every item is
                 await trio.lowlevel.checkpoint_if_cancelled()
+                self._answering = True
                 return run.pop()
             d = self._d
             while not self._eof:
@@ -231,12 +241,14 @@ class MsgStream:
                     items.reverse()
                     item = items.pop()
                     self._run = items
+                    self._answering = True
                     return item
                 if 'yield' in msg:
                     n = d.took_many(1, msg['_n'])
                     if n is not None:
                         await self._credit(n)
                     item, msg = msg['yield'], None
+                    self._answering = True
                     return item
                 self._control(msg)
             raise StopAsyncIteration
@@ -285,7 +297,14 @@ class MsgStream:
                     'a one-way stream only receives'))
         if d.final is not None or d.remote_error is not None:
             self._broken()
-        await send_item(d, item)
+        # The first item sent after receiving, with nothing more received
+        # in hand, is most likely an answer the peer now waits for (a
+        # request/reply over the stream, a stage's hop): it leaves at
+        # once. Items sent while a received run lasts, or in a burst
+        # without receiving, still travel together as runs.
+        now = self._answering and not self._run and not d.pending()
+        self._answering = False
+        await send_item(d, item, now)
         if d.final is not None or d.remote_error is not None:
             self._broken()  # it ended while we waited for credit
 
