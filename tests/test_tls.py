@@ -442,6 +442,7 @@ def test_nng_tls_keeps_the_transport_contract_in_a_process_of_its_own():
 
 
 NNG_TLS_OVERLAP = '''
+import os
 import trio
 from tractor import _tls
 from tractor.transports import get_transport
@@ -494,12 +495,11 @@ async def main():
                     burst.start_soon(intruder)
         n.cancel_scope.cancel()
     print('failed dials:', len(failed), failed[:3], flush=True)
-    # every stream stays open until here: closing an nng TLS connection
-    # while nng still moves its data can abort the process
-    # (nanomsg/nng#2238), which is not what this test is about
-    for stream in streams:
-        stream.abort()
-    await listener.aclose()
+    # every stream stays open to the end, and the process then exits
+    # without closing them: closing nng TLS connections while nng still
+    # moves their data can abort the process (nanomsg/nng#2238, seen here
+    # about once in ten loaded runs), which is not what this test is about
+    os._exit(0)
 
 trio.run(main)
 '''
