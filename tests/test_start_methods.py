@@ -60,3 +60,21 @@ def test_main_script_functions(start_method):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [
         'run_in_actor 49', 'portal.run 9', 'stream [0, 1, 2]']
+
+
+def test_child_config_never_prints_its_secret():
+    """What a child is started with is a ChildConfig; printed (in an error,
+    a log line, a debugger), it shows everything but the tree's secret."""
+    from tractor._child import ChildConfig
+    secret = os.urandom(16)
+    cfg = ChildConfig(
+        name='kid', uid=('kid', '1'), rpc_module_paths=[], statespace={},
+        loglevel=None, transport='tcp', codec='msgpack',
+        arbiter_addr='tcp://127.0.0.1:1', parent_addr='tcp://127.0.0.1:1',
+        bind_addr='tcp://127.0.0.1:0', advertise_addr=None, ready_cid=1,
+        secret=secret, heartbeat=None, max_frame=None, tls=None,
+        start_method='forkserver', debug=None)
+    assert "name='kid'" in repr(cfg)
+    assert secret.hex() not in repr(cfg) and repr(secret) not in repr(cfg)
+    with pytest.raises(AttributeError):
+        cfg.name = 'other'  # type: ignore[misc]

@@ -25,12 +25,15 @@ import pickle
 import signal
 import subprocess
 import sys
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import trio
 from trio.lowlevel import RunVar
 
 from .log import get_logger
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._child import ChildConfig
 
 log = get_logger(__name__)
 
@@ -162,10 +165,10 @@ class ProcHandle:
                 pass
 
 
-async def start_process(name: str, method: str, config: dict) -> ProcHandle:
+async def start_process(name: str, method: str,
+                        config: ChildConfig) -> ProcHandle:
     """Start a process that runs ``tractor._child.main(config)``."""
     handle = ProcHandle(name, method)
-    config = dict(config)
     if method == 'trio':
         # the config (which holds the secret) goes through stdin, not argv
         proc = handle._trio = await trio.lowlevel.open_process(
@@ -184,7 +187,7 @@ async def start_process(name: str, method: str, config: dict) -> ProcHandle:
         await stdin.aclose()
     else:
         from ._child import mp_main
-        ctx = _mp_context(method, config.get('transport'))
+        ctx = _mp_context(method, config.transport)
         proc = ctx.Process(target=mp_main, args=(config,), name=name)
         # forkserver: one round trip to the warm server, which forks while
         # we wait; spawn: a fork and exec. Both block, so they run in a

@@ -21,6 +21,7 @@ import outcome
 import trio
 
 from . import _debug, _state, _spawn
+from ._child import ChildConfig
 from ._actor import Actor
 from ._exceptions import (
     ActorFailure,
@@ -194,7 +195,7 @@ class ActorNursery:
             restart)
 
     def _config(self, name, uid, paths, statespace, loglevel, bind_addr,
-                ready_cid) -> dict:
+                ready_cid) -> ChildConfig:
         actor = self._actor
         parent, accept = actor.bind_addr, actor.accept_addr
         if parent is None or accept is None:
@@ -216,28 +217,27 @@ class ActorNursery:
             parent = parent.with_host('::1' if ':' in parent.host
                                       else '127.0.0.1')
         arbiter = parent if actor.is_arbiter else actor.arbiter_addr
-        return {
-            'name': name,
-            'uid': list(uid),
-            'rpc_module_paths': paths,
-            'statespace': statespace if statespace is not None else {},
-            'loglevel': loglevel or actor.loglevel,
-            'transport': actor.transport,
-            'codec': actor.codec,
-            'arbiter_addr': str(arbiter),
-            'parent_addr': str(parent),
-            'bind_addr': str(bind),
-            'advertise_addr': advertise,
-            'ready_cid': ready_cid,
-            'secret': actor.secret,
-            'heartbeat': actor.heartbeat,
-            'max_frame': get_transport(actor.transport).max_frame,
-            # the TLS key files' paths (never the keys): see tractor._tls
-            'tls': getattr(getattr(get_transport(actor.transport), 'tls',
-                                   None), 'config', None),
-            'start_method': _state._spawn_method,
-            'debug': _debug.child_config(),
-        }
+        return ChildConfig(
+            name=name,
+            uid=tuple(uid),
+            rpc_module_paths=paths,
+            statespace=statespace if statespace is not None else {},
+            loglevel=loglevel or actor.loglevel,
+            transport=actor.transport,
+            codec=actor.codec,
+            arbiter_addr=str(arbiter),
+            parent_addr=str(parent),
+            bind_addr=str(bind),
+            advertise_addr=advertise,
+            ready_cid=ready_cid,
+            secret=actor.secret,
+            heartbeat=actor.heartbeat,
+            max_frame=get_transport(actor.transport).max_frame,
+            tls=getattr(getattr(get_transport(actor.transport), 'tls', None),
+                        'config', None),
+            start_method=_state._spawn_method,
+            debug=_debug.child_config(),
+        )
 
     async def _supervise(self, name, paths, statespace, loglevel, bind_addr,
                          main, restart,
