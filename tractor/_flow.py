@@ -32,7 +32,10 @@ then paid per run, not per item, which is most of what a small item costs.
 A run's items count one each against the window (``out_items`` when
 queued; their bytes, in equal shares, once the run is encoded). Bulky
 items (``BULKY``) go alone, so transports that carry frame parts keep them
-uncopied.
+uncopied. An item a two-way stream sends in answer to one it just received
+(with nothing more received in hand) is written at once instead: its
+sender is about to wait for the peer, so deferring it would only wake the
+service task for nothing (see ``MsgStream.send``).
 
 Plain calls (one request, one reply) use the lighter :class:`MsgQueue`:
 they never stream, and the reply path is the hot path.
