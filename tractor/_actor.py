@@ -401,7 +401,7 @@ class Actor:
         chan.lease = ReadLease(chan, self._route_borrowed)
         try:
             async with trio.open_nursery() as n:
-                n.start_soon(chan.run_heartbeat)
+                n.start_soon(chan.run_service)
                 # the reading may pass from task to task (see _step);
                 # whichever reads the end of the channel sets ``done``
                 done = trio.Event()

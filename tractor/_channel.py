@@ -25,7 +25,7 @@ nothing it sent is ever decoded as a message.
 Liveness
 --------
 An empty frame is a heartbeat (no codec ever encodes a message to zero
-bytes). :meth:`Channel.run_heartbeat` sends one whenever nothing else was
+bytes). :meth:`Channel.run_service` sends one whenever nothing else was
 sent for ``heartbeat_interval`` seconds, and closes the channel with
 :class:`TransportClosed` when nothing at all arrived for
 ``liveness_timeout`` seconds: a peer that is SIGSTOPped, or behind a pulled
@@ -409,7 +409,7 @@ class Channel:
     async def send_buffered(self, msg: Any) -> int:
         """Queue ``msg`` to go out with the next batch: written when the
         sender next yields to the scheduler (by the channel's service task,
-        :meth:`run_heartbeat`), or at once when ``BATCH_FRAMES`` or
+        :meth:`run_service`), or at once when ``BATCH_FRAMES`` or
         ``BATCH_BYTES`` are waiting. Streams use this so that a burst of
         small messages costs one system call instead of one each; order with
         :meth:`send` is preserved. Returns the encoded size, for flow
@@ -447,7 +447,7 @@ class Channel:
     def post(self, msg: Any) -> None:
         """Queue ``msg`` like :meth:`send_buffered`, without waiting: for
         small control messages (credit) that code which cannot await must
-        send. Needs the channel's service task (:meth:`run_heartbeat`),
+        send. Needs the channel's service task (:meth:`run_service`),
         which writes it out; order with other sends is kept."""
         if not self._service_running:
             raise RuntimeError(f'{self!r} has no service task to send with')
@@ -660,12 +660,13 @@ class Channel:
             except TransportClosed:
                 return
 
-    # -- liveness ------------------------------------------------------
-    async def run_heartbeat(self) -> None:
-        """The channel's service task: flushes what :meth:`send_buffered`
-        queued, sends heartbeats, and closes the channel when the peer has
-        been silent past ``liveness_timeout``. Run it in a nursery beside
-        whatever reads the channel; it returns when the channel closes."""
+    # -- the service task: buffered sends, heartbeats, liveness ---------
+    async def run_service(self) -> None:
+        """The channel's service task: flushes what :meth:`send_buffered`,
+        :meth:`post` and stream runs queued, sends heartbeats, and closes
+        the channel when the peer has been silent past
+        ``liveness_timeout``. Run it in a nursery beside whatever reads the
+        channel; it returns when the channel closes."""
         self._service_running = True
         try:
             async with trio.open_nursery() as n:
@@ -688,6 +689,9 @@ class Channel:
                         await self._send_many(frames)
                     except TransportClosed:
                         pass
+
+    #: the earlier name of :meth:`run_service` (it does more than beat)
+    run_heartbeat = run_service
 
     async def _service_sends(self) -> None:
         """Flush buffered sends, and send the heartbeats that

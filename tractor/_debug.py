@@ -320,7 +320,7 @@ async def _locked(actor, uid: tuple):
         uid=actor.uid, secret=actor.secret, **actor.channel_kw())
     try:
         async with trio.open_nursery() as n:
-            n.start_soon(chan.run_heartbeat)
+            n.start_soon(chan.run_service)
             cid = next_cid()
             await chan.send(lock_msg(cid, uid))
             while True:

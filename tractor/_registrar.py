@@ -52,7 +52,7 @@ async def _hold(chan: Channel) -> None:
     liveness timeout). The arbiter never calls us over this channel;
     anything it sends is ignored."""
     async with trio.open_nursery() as n:
-        n.start_soon(chan.run_heartbeat)
+        n.start_soon(chan.run_service)
         try:
             while True:
                 await chan.recv()

@@ -75,7 +75,7 @@ async def _connect(addr: str, transport: str, codec: str):
 async def channel_echo(addr: str, transport: str, codec: str) -> None:
     chan = await _connect(addr, transport, codec)
     async with chan, trio.open_nursery() as n:
-        n.start_soon(chan.run_heartbeat)
+        n.start_soon(chan.run_service)
         async for msg in chan:
             if isinstance(msg, dict) and 'spin' in msg:
                 _spin(msg['spin'])

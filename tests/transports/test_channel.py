@@ -141,7 +141,7 @@ async def test_large_bytes_values(transport_addr: Addr):
                 for msg in msgs:
                     assert await b.recv() == as_received(msg)
             async with trio.open_nursery() as n:
-                n.start_soon(a.run_heartbeat)
+                n.start_soon(a.run_service)
                 n.start_soon(send_all, a.send_buffered)
                 for msg in msgs:
                     assert await b.recv() == as_received(msg)
@@ -167,7 +167,7 @@ async def _burst(a: Channel, b: Channel, n: int, large: bool = True) -> int:
     rx0 = b._rx
     with trio.fail_after(20):
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(a.run_heartbeat)
+            nursery.start_soon(a.run_service)
 
             async def produce():
                 for i in range(n):
@@ -343,7 +343,7 @@ async def _stopped_peer_detected(transport_addr, codec, busy_sender,
                     pass
 
             async with trio.open_nursery() as n:
-                n.start_soon(chan.run_heartbeat)
+                n.start_soon(chan.run_service)
                 n.start_soon(reader)
                 proc.send_signal(signal.SIGSTOP)
                 start = trio.current_time()
@@ -406,7 +406,7 @@ async def test_busy_peer_with_responder_kept(transport_addr):
             chan = await watched_channel(listener, proc, 'msgpack')
             assert chan._alive is not None, 'no responder in the hello'
             async with trio.open_nursery() as n:
-                n.start_soon(chan.run_heartbeat)
+                n.start_soon(chan.run_service)
                 await chan.send({'spin': 3 * LIVENESS})
                 with trio.fail_after(3 * LIVENESS + 30):
                     assert await chan.recv() == {'spin': 3 * LIVENESS}
@@ -429,7 +429,7 @@ async def test_mute_peer_with_running_loop_declared_dead(transport_addr):
                                 PEER_RESPONDER='1') as proc:
             chan = await watched_channel(listener, proc, 'msgpack')
             async with trio.open_nursery() as n:
-                n.start_soon(chan.run_heartbeat)
+                n.start_soon(chan.run_service)
                 start = trio.current_time()
                 # timeout, the probe and one more wait for frames in flight
                 bound = LIVENESS + 3 * max(HB, _liveness.MIN_PROBE_WAIT) + 5
@@ -452,8 +452,8 @@ async def test_heartbeat_keeps_idle_channel_alive(transport_addr, codec):
     async with channel_pair(transport_addr, codec, heartbeat_interval=hb,
                             liveness_timeout=liveness) as (a, b):
         async with trio.open_nursery() as n:
-            n.start_soon(a.run_heartbeat)
-            n.start_soon(b.run_heartbeat)
+            n.start_soon(a.run_service)
+            n.start_soon(b.run_service)
             # wait in recv for 2.5 x the liveness timeout: nothing but
             # heartbeats arrives, and nobody is declared dead
             with trio.move_on_after(2.5 * liveness) as idle:
