@@ -35,7 +35,7 @@ from ._flow import Dialog, MsgQueue
 from ._lease import ReadLease
 from ._registrar import keep_registered
 from ._protocol import cancel_msg, next_cid, request, run_msg
-from ._streaming import Context, error_from, send_item
+from ._streaming import Context, error_from, queue_item, send_item
 from .codecs import CodecError
 from .log import get_logger
 from .transports import Addr, TransportClosed, get_transport
@@ -847,7 +847,8 @@ async def _feed(task: Dialog, agen) -> None:
     most a window ahead of the caller (see :mod:`tractor._flow`)."""
     try:
         async for item in agen:
-            await send_item(task, item)
+            if not queue_item(task, item):
+                await send_item(task, item)
     finally:
         with trio.CancelScope(shield=True):
             await agen.aclose()
