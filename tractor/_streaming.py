@@ -119,7 +119,8 @@ async def send_item(d: Dialog, item: Any, now: bool = False) -> None:
     ``now``: the sender is answering what it just received and has
     nothing more in hand, so it will wait for the peer next; the item
     leaves at once rather than on the service task's turn (which would
-    cost a wake-up, and a scheduler pass, for nothing)."""
+    cost a wake-up, and a scheduler pass, for nothing). (Its checks are
+    :func:`queue_item`'s, which callers try first: change both together.)"""
     if d.out_items >= STREAM_WINDOW or d.out_bytes >= STREAM_WINDOW_BYTES:
         await d.wait_credit()
     if d.send_error is not None:
