@@ -217,6 +217,7 @@ class ActorNursery:
             parent = parent.with_host('::1' if ':' in parent.host
                                       else '127.0.0.1')
         arbiter = parent if actor.is_arbiter else actor.arbiter_addr
+        transport = get_transport(actor.transport)
         return ChildConfig(
             name=name,
             uid=tuple(uid),
@@ -232,9 +233,8 @@ class ActorNursery:
             ready_cid=ready_cid,
             secret=actor.secret,
             heartbeat=actor.heartbeat,
-            max_frame=get_transport(actor.transport).max_frame,
-            tls=getattr(getattr(get_transport(actor.transport), 'tls', None),
-                        'config', None),
+            max_frame=transport.max_frame,
+            tls=getattr(getattr(transport, 'tls', None), 'config', None),
             start_method=_state._spawn_method,
             debug=_debug.child_config(),
         )
