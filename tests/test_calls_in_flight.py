@@ -108,3 +108,31 @@ def test_callers_that_stop_early_stall_nobody(transport, arb_addr):
     assert lone == 'lone'
     assert got == {(i, r): i * 1000 + r
                    for i in range(64) for r in range(i + 1)}
+
+
+def test_looping_callers_requests_leave_together(transport, arb_addr):
+    """64 callers calling in a loop: a burst of replies wakes many of them
+    in one scheduler pass, and their next requests leave in a few writes,
+    not one write each. (Counted at the root's side of the channel: a
+    request per write is what a lost batch looks like; about 1 in 16 is
+    what batching gives.)"""
+    calls = 64 * 20
+
+    async def main():
+        async with tractor.open_nursery() as an:
+            portal = await an.start_actor('looping', rpc_module_paths=[
+                __name__])
+            chan = portal.channel
+            with trio.fail_after(60):
+                before = chan.writes
+                got = await _burst(portal, ['aecho'] * 64, rounds=20)
+                writes = chan.writes - before
+            await an.cancel()
+        return got, writes
+
+    got, writes = tractor.run(main, arbiter_addr=arb_addr,
+                              transport=transport, heartbeat=SLOW_BEAT)
+    assert len(got) == calls
+    assert writes * 4 <= calls, (
+        f'{calls} requests took {writes} writes: the callers a burst of '
+        f'replies woke did not send their next requests together')

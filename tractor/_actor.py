@@ -613,13 +613,17 @@ class Actor:
             i += 1
         return i, woken, callers
 
-    def _route_borrowed(self, chan: Channel, msgs: list,
-                        sizes: list) -> Optional[tuple]:
-        """Route a burst that a task waiting on ``chan`` read itself (see
-        :mod:`tractor._lease`): returns the rest of it from the first
-        message that is not a reply or stream traffic on, for the reader
-        task, or None."""
+    def _route_borrowed(self, chan: Channel, msgs: list, sizes: list,
+                        q: MsgQueue) -> Optional[tuple]:
+        """Route a burst that a task waiting on ``q`` read itself from
+        ``chan`` (see :mod:`tractor._lease`): returns the rest of it from
+        the first message that is not a reply or stream traffic on, for
+        the reader task, or None."""
         i, _, callers = self._deliver(chan, msgs, sizes, 0)
+        if type(q) is MsgQueue and q._items:
+            # the borrower's own reply came too: a caller in a loop calls
+            # again right away, with the others this burst woke
+            callers += 1
         if callers:
             chan.expect_requests(callers)
         if i < len(msgs):

@@ -46,9 +46,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._channel import Channel
     from ._flow import MsgQueue
 
-#: routes a burst a borrower read; returns what the reader task must route
-#: itself (from a request, or anything unusual, on), or None
-Router = Callable[['Channel', list, list], Optional[tuple]]
+#: routes a burst that a borrower waiting on a queue read; returns what the
+#: reader task must route itself (from a request, or anything unusual,
+#: on), or None
+Router = Callable[['Channel', list, list, 'MsgQueue'], Optional[tuple]]
 
 
 class ReadLease:
@@ -83,7 +84,7 @@ class ReadLease:
                     self.error = err
                     keep = True
                     return
-                rest = self.route(chan, msgs, chan.last_sizes)
+                rest = self.route(chan, msgs, chan.last_sizes, q)
                 if rest is not None:
                     self.handoff = rest
                     keep = True
