@@ -5,6 +5,7 @@
     python -m benchmarks._profile stream_small ...
     python -m benchmarks._profile pipeline ...   # root, square, source
     python -m benchmarks._profile bidir ...
+    python -m benchmarks._profile rpc_inflight ...   # 64 calls in flight
 
 cProfile runs in the parent (around the measured loop only) and in the
 child (switched on and off by two inline RPCs from this module, so set-up
@@ -76,6 +77,19 @@ async def _loop(portals: dict, workload: str, n: int,
         for _ in range(n):
             await run(MODULE, 'noop')
         return n
+    if workload == 'rpc_inflight':
+        import trio
+        from ._workloads import INFLIGHT, shares
+        run = portal.run
+
+        async def caller(k):
+            for _ in range(k):
+                await run(MODULE, 'noop')
+
+        async with trio.open_nursery() as tn:  # the most calls in flight
+            for k in shares(n, max(INFLIGHT)):
+                tn.start_soon(caller, k)
+        return n
     count = 0
     kw = {'codec': codec} if workload == 'stream_large' else {}
     async for _ in await portal.run(MODULE, workload, n=n, **kw):
@@ -136,7 +150,8 @@ def top(path: str, k: int, sort: str) -> str:
 def cli(argv=None) -> int:
     ap = argparse.ArgumentParser(prog='python -m benchmarks._profile')
     ap.add_argument('workload', choices=['rpc', 'bidir', 'stream_small',
-                                         'stream_large', 'pipeline'])
+                                         'stream_large', 'pipeline',
+                                         'rpc_inflight'])
     ap.add_argument('variant', nargs='?', default='tcp')
     ap.add_argument('codec', nargs='?', default='msgpack')
     ap.add_argument('--n', type=int, default=None,
