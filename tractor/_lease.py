@@ -37,7 +37,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Optional
 
-import trio
+from trio.lowlevel import (Abort, Task, current_task, reschedule,
+                           wait_task_rescheduled)
 
 from .codecs import CodecError
 from .transports import TransportClosed
@@ -55,7 +56,7 @@ Router = Callable[['Channel', list, list, 'MsgQueue'], Optional[tuple]]
 class ReadLease:
     """The right to read one channel (see the module docstring)."""
 
-    __slots__ = ('chan', 'route', 'busy', 'handoff', 'error', '_free')
+    __slots__ = ('chan', 'route', 'busy', 'handoff', 'error', '_reader')
 
     def __init__(self, chan: Channel, route: Router) -> None:
         self.chan = chan
@@ -67,7 +68,9 @@ class ReadLease:
         #: what ended a borrower's read (the channel's end, garbage), for
         #: the reader task to act on
         self.error: Optional[BaseException] = None
-        self._free: Optional[trio.Event] = None
+        #: the reader task, while it waits for the lease (parked by hand,
+        #: as MsgQueue parks its waiter: a borrowed read wakes it once)
+        self._reader: Optional[Task] = None
 
     async def read_for(self, q: MsgQueue) -> None:
         """Read the channel in this task until ``q`` has a message, or
@@ -94,14 +97,18 @@ class ReadLease:
             # the handoff or the error)
             if not keep:
                 self.busy = False
-            ev = self._free
-            if ev is not None:
-                self._free = None
-                ev.set()
+            reader = self._reader
+            if reader is not None:
+                self._reader = None
+                reschedule(reader)
+
+    def _abort(self, _raise_cancel) -> Abort:
+        self._reader = None
+        return Abort.SUCCEEDED
 
     async def reader_wait(self) -> None:
         """(the reader task) Wait until a borrower gives the lease back, or
         leaves it something to do."""
         while self.busy and self.handoff is None and self.error is None:
-            ev = self._free = trio.Event()
-            await ev.wait()
+            self._reader = current_task()
+            await wait_task_rescheduled(self._abort)
