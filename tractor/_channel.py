@@ -106,10 +106,11 @@ LIVENESS_TIMEOUT = _env_seconds('TRACTOR_LIVENESS_TIMEOUT', 5.0)
 BATCH_FRAMES = 64
 #: ...or this many bytes
 BATCH_BYTES = 64 * 1024
-#: requests that leave together at most (see Channel.send_request): a batch
-#: of 64 makes caller and callee take turns, each idle while the other
-#: works through the lot; half that keeps both busy (64 calls in flight on
-#: tcp: about 1.5x the calls per second of one write per 64)
+#: requests that leave together at most (see Channel.send_request). A wave
+#: of expected requests is written in two halves, so that the callee
+#: starts on the first while the rest are made: one write for all 64 calls
+#: in flight made caller and callee take turns, each idle while the other
+#: worked through the lot (tcp: 40,000 calls/s against 55,000-75,000)
 REQUEST_BATCH = 32
 #: frames up to this size may be joined into a batch frame (see Batches)
 BATCH_ITEM_MAX = 8 * 1024
@@ -204,6 +205,7 @@ class Channel:
         # how many times an expectation was raised (see _service_sends)
         self._expect = 0
         self._expect_gen = 0
+        self._batch_cap = REQUEST_BATCH
 
     # -- construction --------------------------------------------------
     @classmethod
@@ -334,14 +336,15 @@ class Channel:
         scheduler pass, leave together: each is queued, and the last one
         expected writes them all -- one write, one batch frame, one wake-up
         of the peer for the lot, where each call would otherwise pay its
-        own. A lone call, the latency case, goes out at once; more than
-        ``REQUEST_BATCH`` expected go in several writes, so that the callee
-        starts on the first while the rest are made. If fewer requests
-        come than expected, the service task writes them a pass later and
-        forgets the rest of the expectation."""
+        own. A lone call, the latency case, goes out at once; a wave of
+        expected requests goes in two writes (of at most ``REQUEST_BATCH``
+        each), so that the callee starts on the first half while the rest
+        are made. If fewer requests come than expected, the service task
+        writes them a pass later and forgets the rest of the
+        expectation."""
         if self._expect and self._service_running:
             self._expect -= 1
-            if self._expect and len(self._pending) < REQUEST_BATCH - 1:
+            if self._expect and len(self._pending) < self._batch_cap - 1:
                 await self.send_buffered(msg)
                 return
         # (written behind whatever the expected callers queued)
@@ -355,6 +358,8 @@ class Channel:
         it before the first one's callers have run."""
         self._expect += n
         self._expect_gen += 1
+        # a write per half of the wave (see send_request)
+        self._batch_cap = min(REQUEST_BATCH, max(2, self._expect // 2))
 
     def cork(self) -> None:
         """Until :meth:`uncork`, what the current task sends is queued
