@@ -113,9 +113,11 @@ def test_callers_that_stop_early_stall_nobody(transport, arb_addr):
 def test_looping_callers_requests_leave_together(transport, arb_addr):
     """64 callers calling in a loop: a burst of replies wakes many of them
     in one scheduler pass, and their next requests leave in a few writes,
-    not one write each. (Counted at the root's side of the channel: a
-    request per write is what a lost batch looks like; about 1 in 16 is
-    what batching gives.)"""
+    not one write each. Counted at the root's side of the channel: without
+    batching the 1,280 requests take 1,280 writes, and 676-810 on some
+    transports when the service task flushed each burst's first request
+    alone (the bug this guards against); batched, 125-380 over every
+    transport here (the callers' first 64 requests go one by one)."""
     calls = 64 * 20
 
     async def main():
@@ -133,6 +135,6 @@ def test_looping_callers_requests_leave_together(transport, arb_addr):
     got, writes = tractor.run(main, arbiter_addr=arb_addr,
                               transport=transport, heartbeat=SLOW_BEAT)
     assert len(got) == calls
-    assert writes * 4 <= calls, (
+    assert writes * 2 <= calls, (
         f'{calls} requests took {writes} writes: the callers a burst of '
         f'replies woke did not send their next requests together')
