@@ -46,9 +46,9 @@ from collections import deque
 from typing import Optional, cast
 
 import trio
-from trio.lowlevel import (Abort, current_task, reschedule,
-                           wait_task_rescheduled)
+from trio.lowlevel import current_task, wait_task_rescheduled
 
+from ._parking import Parking
 from ._protocol import ackreq_msg, item_msg, run_msg_of
 
 #: items a sender may run ahead of its reader...
@@ -70,39 +70,24 @@ BULKY_TYPES = (bytes, bytearray, memoryview, str)
 FINAL_KEYS = ('return', 'error', 'cancelled', 'closed')
 
 
-class MsgQueue:
+class MsgQueue(Parking):
     """An unbounded FIFO between the channel's reader and one waiting
-    caller. Bounded in practice: a plain call gets one reply.
+    caller. Bounded in practice: a plain call gets one reply. The one task
+    waiting in :meth:`get` is parked by hand (see :mod:`tractor._parking`):
+    every call and every stream run waits once."""
 
-    One task at a time waits in :meth:`get`, so the queue parks that task
-    itself (trio's lowlevel wait and reschedule) instead of making a
-    ``trio.Event`` per wait: every call and every stream run waits once,
-    and the Event (an object, a set of waiters, a closure for its abort,
-    a KI-protected ``set``) cost about 1.5 us more per wait and wake-up
-    here (two tasks passing an item back and forth: 13.5 -> 10.3 us per
-    round trip, best of ten)."""
-
-    __slots__ = ('_items', '_waiter', 'chan', 'closed')
+    __slots__ = ('_items', 'chan', 'closed')
 
     def __init__(self, chan) -> None:
         self._items: deque = deque()
-        #: the task parked in get(), if any
-        self._waiter: Optional[trio.lowlevel.Task] = None
+        self._waiter = None
         self.chan = chan
         self.closed = False
 
     def put(self, msg) -> None:
         self._items.append(msg)
-        w = self._waiter
-        if w is not None:
-            self._waiter = None
-            reschedule(w)
-
-    def _abort(self, _raise_cancel) -> Abort:
-        # the waiting task is cancelled: nobody waits any more (a put
-        # reschedules a task at most once, as _waiter is cleared first)
-        self._waiter = None
-        return Abort.SUCCEEDED
+        if self._waiter is not None:
+            self._wake()
 
     def pending(self) -> int:
         """Messages queued and not yet taken."""

@@ -37,9 +37,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Optional
 
-from trio.lowlevel import (Abort, Task, current_task, reschedule,
-                           wait_task_rescheduled)
+from trio.lowlevel import current_task, wait_task_rescheduled
 
+from ._parking import Parking
 from .codecs import CodecError
 from .transports import TransportClosed
 
@@ -53,10 +53,12 @@ if TYPE_CHECKING:  # pragma: no cover
 Router = Callable[['Channel', list, list, 'MsgQueue'], Optional[tuple]]
 
 
-class ReadLease:
-    """The right to read one channel (see the module docstring)."""
+class ReadLease(Parking):
+    """The right to read one channel (see the module docstring). The
+    reader task waits for it parked by hand (see :mod:`tractor._parking`):
+    a borrowed read hands the lease back once per call or stream run."""
 
-    __slots__ = ('chan', 'route', 'busy', 'handoff', 'error', '_reader')
+    __slots__ = ('chan', 'route', 'busy', 'handoff', 'error')
 
     def __init__(self, chan: Channel, route: Router) -> None:
         self.chan = chan
@@ -68,9 +70,7 @@ class ReadLease:
         #: what ended a borrower's read (the channel's end, garbage), for
         #: the reader task to act on
         self.error: Optional[BaseException] = None
-        #: the reader task, while it waits for the lease (parked by hand,
-        #: as MsgQueue parks its waiter: a borrowed read wakes it once)
-        self._reader: Optional[Task] = None
+        self._waiter = None  # the reader task, while it waits
 
     async def read_for(self, q: MsgQueue) -> None:
         """Read the channel in this task until ``q`` has a message, or
@@ -97,18 +97,11 @@ class ReadLease:
             # the handoff or the error)
             if not keep:
                 self.busy = False
-            reader = self._reader
-            if reader is not None:
-                self._reader = None
-                reschedule(reader)
-
-    def _abort(self, _raise_cancel) -> Abort:
-        self._reader = None
-        return Abort.SUCCEEDED
+            self._wake()
 
     async def reader_wait(self) -> None:
         """(the reader task) Wait until a borrower gives the lease back, or
         leaves it something to do."""
         while self.busy and self.handoff is None and self.error is None:
-            self._reader = current_task()
+            self._waiter = current_task()
             await wait_task_rescheduled(self._abort)
