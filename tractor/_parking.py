@@ -29,10 +29,9 @@ class Parking:
     """Base of the objects one task waits on (see the module docstring)."""
 
     __slots__ = ('_waiter',)
-
-    def __init__(self) -> None:
-        #: the task parked here, if any
-        self._waiter: Optional[Task] = None
+    #: the task parked here, if any (each subclass's ``__init__`` sets it
+    #: to None itself: a MsgQueue is made per call, a super() call is not)
+    _waiter: Optional[Task]
 
     def _wake(self) -> None:
         """Wake the parked task, if there is one."""
