@@ -31,6 +31,13 @@ EXAMPLES = os.path.join(REPO, 'examples')
 #: the secured variant of each transport that has one (``tls=True``)
 SECURED = {'tcp': 'tcp+tls', 'nng': 'nng+tls', 'zmq': 'zmq+curve'}
 
+#: what nng prints when its TLS layer aborts the process: a native panic
+#: as connections close or are set up while others come and go
+#: (nanomsg/nng#2238, open upstream; README, "Limits of nng's TLS layer")
+NNG_PANIC = 'panic: pthread_mutex_lock: Invalid argument'
+NNG_PANIC_XFAIL = ('nng aborted the process (nanomsg/nng#2238, '
+                   'open upstream)')
+
 
 def transport_matrix() -> list[tuple[str, str, str]]:
     """``(transport, scheme, variant)`` for every usable transport and

@@ -84,12 +84,6 @@ def chaos(tmp_path):
     c.assert_all_gone()
 
 
-#: what nng prints when its TLS layer aborts the process: a native panic
-#: when a connection closes while nng still moves its data (nanomsg/nng#2238,
-#: open upstream; README, "Limits of nng's TLS layer")
-NNG_PANIC = 'panic: pthread_mutex_lock: Invalid argument'
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """A chaos test over nng+tls that failed because nng aborted one of
@@ -103,7 +97,7 @@ def pytest_runtest_makereport(item, call):
     spec = getattr(item, 'callspec', None)
     if spec is None or spec.params.get('chaos_transport') != 'nng+tls':
         return
+    from tractor_testing import NNG_PANIC, NNG_PANIC_XFAIL
     if NNG_PANIC in str(rep.longrepr):
         rep.outcome = 'skipped'
-        rep.wasxfail = ('nng aborted a process of the tree '
-                        '(nanomsg/nng#2238, open upstream)')
+        rep.wasxfail = NNG_PANIC_XFAIL
