@@ -21,6 +21,9 @@ from benchmarks import _cli  # noqa: E402
 from benchmarks._floor import BATCHED, floor_library  # noqa: E402
 from benchmarks._workloads import INFLIGHT  # noqa: E402
 
+#: benchmark runs keep both cores busy: no other test runs beside them
+pytestmark = pytest.mark.alone
+
 #: the transport variants with a floor that are installed here
 FLOOR_VARIANTS = [v for v in _cli.select_variants([])
                   if floor_library(v) is not None]

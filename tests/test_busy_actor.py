@@ -80,6 +80,7 @@ def test_busy_actor_keeps_its_channel(transport, arb_addr, kind):
                      transport=transport, heartbeat=HEARTBEAT)
 
 
+@pytest.mark.alone  # (a core busy for 30 s)
 @pytest.mark.timeout(150)
 def test_busy_30s_at_default_settings(arb_addr):
     """The reported case, at the default heartbeat (1 s, 5 s timeout): a

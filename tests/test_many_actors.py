@@ -8,7 +8,7 @@ import pytest
 
 from tractor_testing import python_env, run_python
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.timeout(240), pytest.mark.alone]
 
 SCRIPT = '''
 import sys, trio, tractor

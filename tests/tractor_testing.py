@@ -9,6 +9,7 @@ inspection (psutil is not a dependency).
 """
 from __future__ import annotations
 
+import fcntl
 import math
 import os
 import signal
@@ -25,6 +26,37 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 SCRIPTS = os.path.join(HERE, 'scripts')
 EXAMPLES = os.path.join(REPO, 'examples')
+
+
+# -- sharing the machine between pytest-xdist workers ----------------------
+#: the directory of the run's machine locks, made by the xdist controller
+#: (tests/conftest.py) and inherited by its workers
+MACHINE_ENV = 'TRACTOR_TEST_MACHINE'
+
+
+@contextmanager
+def machine_share(alone: bool):
+    """Hold a share of the machine for one test: shared by every test of
+    the run's xdist workers, whole for an ``alone`` test (see conftest.py).
+    Two ``flock``s across the workers' processes: a test passes the
+    turnstile before it takes the machine, and an ``alone`` test holds the
+    turnstile while it waits for the running tests to end, so that new
+    ones queue behind it instead of starving it. Outside xdist: nothing."""
+    where = os.environ.get(MACHINE_ENV)
+    if not where or not os.environ.get('PYTEST_XDIST_WORKER'):
+        yield
+        return
+    with open(os.path.join(where, 'turnstile'), 'a') as turn, \
+            open(os.path.join(where, 'machine'), 'a') as machine:
+        fcntl.flock(turn, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(machine, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(turn, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(machine, fcntl.LOCK_UN)
 
 
 # -- the transport/codec matrix ------------------------------------------

@@ -21,6 +21,9 @@ import pytest
 from _chaos import FULL
 from tractor_testing import wait_pids_gone
 
+#: load is what these tests make: no other test runs beside them
+pytestmark = pytest.mark.alone
+
 #: growth of either side's RSS over the stream allowed, in KiB
 RSS_GROWTH_BOUND = 48 * 1024
 STREAM_N = int(os.environ.get('TRACTOR_CHAOS_STREAM_N',
