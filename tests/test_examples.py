@@ -134,8 +134,17 @@ def _example_matrix() -> list[tuple[str, str]]:
             + [(t, c) for c in codecs[1:] for t in transports[:2]])
 
 
+#: examples whose output depends on how fast the machine is:
+#: asyncgen_streaming.py streams for one second counted from before its
+#: actor starts, so it runs with no other test beside it (tests/conftest.py);
+#: beside two other workers' tests it printed nothing in 2 full runs of 4
+TIMED = {'asyncgen_streaming.py'}
+
+
 @pytest.mark.parametrize('transport, codec', _example_matrix())
-@pytest.mark.parametrize('example', sorted(EXPECTED))
+@pytest.mark.parametrize('example', [
+    pytest.param(name, marks=pytest.mark.alone) if name in TIMED else name
+    for name in sorted(EXPECTED)])
 def test_example(example, transport, codec):
     env = python_env(TRACTOR_TRANSPORT=transport, TRACTOR_CODEC=codec,
                      TRACTOR_ARBITER_ADDR=f'127.0.0.1:{free_port()}')
