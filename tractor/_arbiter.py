@@ -42,6 +42,12 @@ class Arbiter(Actor):
         for uid in self._by_chan.pop(chan, ()):
             self._registry.pop(uid, None)
 
+    def _child_exited(self, uid: tuple) -> None:
+        # a child of the arbiter does not unregister (see
+        # Actor.unregister): it is forgotten here, once it is gone, so
+        # that nobody finds it after its nursery has waited for it
+        self._registry.pop(tuple(uid), None)
+
     async def register_actor(self, uid, addr: str, _chan=None) -> bool:
         uid = tuple(uid)
         self._registry[uid] = str(addr)

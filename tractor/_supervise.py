@@ -332,6 +332,7 @@ class ActorNursery:
             actor.close_call(ready_cid)
             with trio.CancelScope(shield=True):
                 await self._reap(child)
+            actor._child_exited(uid)
 
     def _restarting(self, child: _Child, cause) -> bool:
         """Whether this end of ``child`` (``cause`` None: it exited by
