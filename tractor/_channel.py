@@ -72,6 +72,7 @@ from .transports import (
     TransportClosed,
     frame_size,
     get_transport,
+    optional_method,
     takes_parts,
 )
 from ._env import env_number
@@ -114,14 +115,6 @@ REQUEST_BATCH = 32
 BATCH_ITEM_MAX = 8 * 1024
 #: seconds a new connection has to complete the handshake
 HANDSHAKE_TIMEOUT = _env_seconds('TRACTOR_HANDSHAKE_TIMEOUT', 10.0)
-
-
-def _capability(stream, name: str):
-    """``stream``'s optional method ``name`` (``send_many`` of
-    :class:`~tractor.transports.SendsMany`, ``recv_many`` of
-    :class:`~tractor.transports.ReceivesMany`), or None."""
-    method = getattr(stream, name, None)
-    return method if callable(method) else None
 
 
 def _whole(frame):
@@ -178,9 +171,7 @@ class Channel:
         self.last_size = 0
         #: the frame size of each message the last recv_many returned
         self.last_sizes: list = []
-        # (the optional capabilities, read directly: an isinstance against
-        # their runtime-checkable protocols costs 10-15 us each here)
-        self._native_recv_many = _capability(stream, 'recv_many')
+        self._native_recv_many = optional_method(stream, 'recv_many')
         self._recv_error: Exception | None = None
         # the rest of a batch frame that recv() split (message, size)
         self._backlog: deque = deque()
@@ -193,7 +184,7 @@ class Channel:
         self._pending_bytes = 0
         # a transport without send_many gets one frame per send() call; a
         # batch must then go out under a lock (see _send_many)
-        self._native_send_many = _capability(stream, 'send_many')
+        self._native_send_many = optional_method(stream, 'send_many')
         self._send_lock = trio.Lock()
         self._flush_ev = trio.Event()
         self._service_running = False

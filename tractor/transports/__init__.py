@@ -18,6 +18,7 @@ from ._base import (
     TransportError,
     UnknownTransport,
     frame_size,
+    optional_method,
     takes_parts,
 )
 from ._addr import Addr, AddressError, runtime_dir
@@ -48,6 +49,6 @@ __all__ = [
     'ReceivesMany', 'SendsMany', 'TakesParts', 'Transport',
     'TransportClosed',
     'TransportError', 'UnknownTransport', 'available_transports', 'connect',
-    'frame_size', 'takes_parts',
+    'frame_size', 'optional_method', 'takes_parts',
     'get_transport', 'listen', 'register_transport', 'runtime_dir',
 ]

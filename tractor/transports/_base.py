@@ -230,13 +230,23 @@ class TakesParts(Protocol):
     parts: Literal[True]
 
 
+# The optional capabilities are read off a stream directly, not by an
+# ``isinstance`` against their runtime-checkable protocols: that recomputes
+# the protocol's members on every call (10-15 us each), which was half of
+# the cost of making a Channel (once per connection).
+
 def takes_parts(stream: object) -> bool:
     """Whether ``stream`` declares frames in parts (its ``parts`` is
-    ``True``, not merely present). The attribute is read directly: an
-    ``isinstance`` against a runtime-checkable protocol recomputes the
-    protocol's members on every call, which was half of the cost of
-    making a Channel (once per connection)."""
+    ``True``, not merely present)."""
     return getattr(stream, 'parts', None) is True
+
+
+def optional_method(stream: object, name: str):
+    """``stream``'s optional method ``name`` (``'send_many'`` of
+    :class:`SendsMany`, ``'recv_many'`` of :class:`ReceivesMany`), or
+    None if it has none."""
+    method = getattr(stream, name, None)
+    return method if callable(method) else None
 
 
 @runtime_checkable
