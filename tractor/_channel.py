@@ -506,6 +506,29 @@ class Channel:
         else:
             self._flush_ev.set()
 
+    async def send_answer(self, sender, item: Any) -> bool:
+        """Send a stream's lone item now, the way :meth:`send` sends a
+        reply: straight to the transport, past the machinery of runs,
+        when nothing else waits to be written on this channel (a stage
+        answering the item it just received). False, having done nothing,
+        when something does, or when ``item`` cannot go as it is (the
+        codec refuses it, or it is over ``max_frame``): then the caller
+        takes the general path (``defer``, ``flush_runs``), which reports
+        such items as a run's do."""
+        if self._deferred or self._pending or self._corked_by is not None:
+            return False
+        try:
+            data = self._encode(sender.run_message([item]))
+        except Exception:
+            return False
+        size = frame_size(data)
+        if size > self.max_frame:
+            return False
+        sender.out_items += 1
+        sender.run_sent(1, size)
+        await self._send_now(data)
+        return True
+
     def _drain_runs(self) -> None:
         """Encode every deferred run onto the pending frames. Never
         raises: a run that cannot be sent (an item the codec cannot carry,

@@ -129,9 +129,11 @@ async def send_item(d: Dialog, item: Any, now: bool = False) -> None:
     if type(item) in BULKY_TYPES and len(item) > BULKY:
         d.sent(await chan.send_buffered(item_msg(d.caller, d.cid, item)))
         return
+    box = d.outbox
+    if now and not box and await chan.send_answer(d, item):
+        return
     # into the dialog's run (this is the per-item cost of a stream)
     d.out_items += 1
-    box = d.outbox
     box.append(item)
     if len(box) == 1:
         if now:
