@@ -151,52 +151,60 @@ def _default_method(args) -> str:
 
 
 def plan(args, variants: list, codecs: list) -> list:
+    """The measurements of one repeat, in the order they run.
+
+    Spawn and the scale workloads first, variant by variant. Then the data
+    workloads *workload by workload*: each variant's floor right before
+    the variant itself, and the variants of a workload one after the other
+    (a secured variant right after its plaintext self). A ratio thus
+    divides two measurements taken seconds apart, not minutes: on a
+    shared machine whose load drifts, that is most of what makes a ratio
+    worth reading."""
     from ._floor import BATCHED, PIPELINE_FLOORS, floor_library
     counts = QUICK_COUNTS if args.quick else COUNTS
     data = [w for w in DATA_WORKLOADS if w in args.workloads]
-    floors = []
-    if 'floor' in args.workloads:
-        for w in data or DATA_WORKLOADS:
-            f = TRANSPORT_FLOOR_OF.get(w, w)
-            if f is not None and f not in floors:
-                floors.append(f)
+    with_floors = 'floor' in args.workloads
     scale = [w for w in SCALE_WORKLOADS if w in args.workloads]
     jobs = []
-    if 'floor' in args.workloads and 'pipeline' in (data or DATA_WORKLOADS):
-        # multiprocessing.Queue chains, transport-independent: measured
-        # once per run, they are the floors of every variant's pipeline
-        n, warm = counts['pipeline']
-        for v in PIPELINE_FLOORS:
-            jobs.append(dict(workload='pipeline', variant=v,
-                             codec='msgpack', floor=True, start_method=None,
-                             n=n, warmup=warm))
+
+    def add(workload, variant, codec, floor=False, start_method=None,
+            **extra):
+        n, warm = counts.get(workload, (0, 0))
+        jobs.append(dict(workload=workload, variant=variant, codec=codec,
+                         floor=floor, start_method=start_method, n=n,
+                         warmup=warm, **extra))
+
     for v in variants:
-        if floor_library(v) is not None:
-            for w in floors:
-                n, warm = counts[w]
-                jobs.append(dict(workload=w, variant=v, codec='msgpack',
-                                 floor=True, start_method=None, n=n,
-                                 warmup=warm))
-                if w in BATCHED:
-                    jobs.append(dict(jobs[-1], batched=True))
         for ci, c in enumerate(codecs):
             if 'spawn' in args.workloads:
                 for m in _spawn_methods(args, variants, v, ci):
-                    jobs.append(dict(workload='spawn', variant=v, codec=c,
-                                     floor=False, start_method=m, n=0,
-                                     warmup=0))
+                    add('spawn', v, c, start_method=m)
             if ci == 0 and (v == variants[0] or not args.quick):
                 for w in scale:
-                    n, warm = counts[w]
-                    jobs.append(dict(workload=w, variant=v, codec=c,
-                                     floor=False,
-                                     start_method=_default_method(args),
-                                     n=n, warmup=warm))
-            for w in data:
-                n, warm = counts[w]
-                jobs.append(dict(workload=w, variant=v, codec=c,
-                                 floor=False, start_method=None, n=n,
-                                 warmup=warm))
+                    add(w, v, c, start_method=_default_method(args))
+    measured = set()  # (variant, floor workload) already planned
+
+    def floors_of(w, v):
+        f = TRANSPORT_FLOOR_OF.get(w, w)
+        if (not with_floors or f is None or floor_library(v) is None
+                or (v, f) in measured):
+            return
+        measured.add((v, f))
+        add(f, v, 'msgpack', floor=True)
+        if f in BATCHED:
+            add(f, v, 'msgpack', floor=True, batched=True)
+
+    for w in data or (DATA_WORKLOADS if with_floors else []):
+        if w == 'pipeline' and with_floors:
+            # multiprocessing.Queue chains, transport-independent: the
+            # floors of every variant's pipeline, measured once
+            for pv in PIPELINE_FLOORS:
+                add('pipeline', pv, 'msgpack', floor=True)
+        for v in variants:
+            floors_of(w, v)
+            if w in data:
+                for c in codecs:
+                    add(w, v, c)
     return jobs
 
 
