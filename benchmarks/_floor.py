@@ -17,6 +17,15 @@ message on each side (the naive floor, ``floor`` in the table):
     ``Again`` the socket's ``ZMQ_EVENTS`` is checked and ``zmq.FD`` waited on
     with ``trio.lowlevel.wait_readable`` (the edge-triggered protocol).
 
+The secured variants' floors are the same, secured the library's own way
+with the key material of ``tls=True`` (this user's tractor key
+directory): ``tcp+tls``'s a :class:`trio.SSLStream` (TLS 1.3, both ends
+authenticated by the cluster CA) over the TCP stream; ``nng+tls``'s
+nng's ``tls+tcp://`` (mbedTLS inside pynng); ``zmq+curve``'s CURVE
+options on the PAIR sockets. They tell what the runtime adds to what the
+library's security costs, where the ratio to the plaintext variant tells
+what security costs in all.
+
 The *batched* floors of stream_small and fanin (``--batched``,
 ``floor-batched`` in the table) are the same libraries used well: the
 sender moves a burst of :data:`BATCH` messages per library call and the
@@ -75,6 +84,11 @@ FLOOR_OF = {
     'nng+ipc': ('nng', 'ipc'),
     'zmq+tcp': ('zmq', 'tcp'),
     'zmq+ipc': ('zmq', 'ipc'),
+    # the secured variants: the same libraries with their own security,
+    # keyed from tractor's key directory as the runtime is
+    'tcp+tls': ('trio', 'tls'),
+    'nng+tls': ('nng', 'tls'),
+    'zmq+curve': ('zmq', 'curve'),
 }
 
 #: messages the nng and zmq floors may queue per socket and direction
@@ -274,6 +288,20 @@ class ZmqPair(_MessagePair):
         self.sock.close(linger=1000)
 
 
+_KEYS = None
+
+
+def _keys():
+    """The key material of ``tls=True`` (this user's tractor key
+    directory, created on first use): what the secured floors use, as
+    the runtime's secured variants do."""
+    global _KEYS
+    if _KEYS is None:
+        from tractor._tls import Keys, TLSConfig
+        _KEYS = Keys(TLSConfig())
+    return _KEYS
+
+
 def _zmq_context():
     import zmq
     return zmq.Context.instance()
@@ -288,20 +316,41 @@ def _zmq_socket():
     return sock
 
 
-def _nng_socket():
+def _nng_socket(tls_server=None):
+    """A Pair0; with nng's TLS (``tls_server``: which side) if asked."""
     import pynng
+    kw = {}
+    if tls_server is not None:
+        # (tractor's own config maker: it also keeps nng from panicking
+        # at interpreter exit with a TLS connection still closing)
+        from tractor.transports._tls_nng import config
+        kw['tls_config'] = config(_keys(), tls_server)
     return pynng.Pair0(recv_buffer_size=NNG_BUFFER,
-                       send_buffer_size=NNG_BUFFER)
+                       send_buffer_size=NNG_BUFFER, **kw)
+
+
+def _curve(sock, server: bool) -> None:
+    """Make a zmq socket a CURVE server or client (no ZAP handler: the
+    keys alone, as a user of pyzmq would start)."""
+    import zmq
+    public, secret = _keys().curve()
+    if server:
+        sock.setsockopt(zmq.CURVE_SERVER, 1)
+        sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
+    else:
+        sock.setsockopt(zmq.CURVE_SERVERKEY, public)
+        sock.setsockopt(zmq.CURVE_PUBLICKEY, public)
+        sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
 
 
 async def listen(lib: str, scheme: str):
     """Start listening; returns ``(address string, accept())``."""
     if lib == 'trio':
-        if scheme == 'tcp':
+        if scheme in ('tcp', 'tls'):
             listeners = await trio.open_tcp_listeners(0, host='127.0.0.1')
             lst = listeners[0]
             host, port = lst.socket.getsockname()[:2]
-            addr = f'tcp://{host}:{port}'
+            addr = f'{scheme}://{host}:{port}'
             path = None
         else:
             path = _ipc_path()
@@ -316,13 +365,18 @@ async def listen(lib: str, scheme: str):
             await lst.aclose()
             if path:
                 os.unlink(path)
+            if scheme == 'tls':
+                stream = trio.SSLStream(
+                    stream, _keys().ssl_context(True), server_side=True)
             return TrioFramed(stream)
         return addr, accept
     if lib == 'nng':
-        sock = _nng_socket()
-        if scheme == 'tcp':
-            ep = sock.listen('tcp://127.0.0.1:0')
-            addr = f'tcp://127.0.0.1:{socket.ntohs(ep.local_address.port)}'
+        sock = _nng_socket(True if scheme == 'tls' else None)
+        if scheme in ('tcp', 'tls'):
+            url = 'tls+tcp' if scheme == 'tls' else 'tcp'
+            ep = sock.listen(f'{url}://127.0.0.1:0')
+            port = socket.ntohs(ep.local_address.port)
+            addr = f'{url}://127.0.0.1:{port}'
         else:
             addr = f'ipc://{_ipc_path()}'
             sock.listen(addr)
@@ -332,9 +386,11 @@ async def listen(lib: str, scheme: str):
         return addr, accept
     if lib == 'zmq':
         sock = _zmq_socket()
-        if scheme == 'tcp':
+        if scheme == 'curve':
+            _curve(sock, server=True)
+        if scheme in ('tcp', 'curve'):
             port = sock.bind_to_random_port('tcp://127.0.0.1')
-            addr = f'tcp://127.0.0.1:{port}'
+            addr = f'{scheme}://127.0.0.1:{port}'
         else:
             addr = f'ipc://{_ipc_path()}'
             sock.bind(addr)
@@ -348,16 +404,22 @@ async def listen(lib: str, scheme: str):
 async def dial(lib: str, addr: str):
     scheme, _, loc = addr.partition('://')
     if lib == 'trio':
-        if scheme == 'tcp':
+        if scheme in ('tcp', 'tls'):
             host, _, port = loc.rpartition(':')
-            return TrioFramed(await trio.open_tcp_stream(host, int(port)))
+            stream = await trio.open_tcp_stream(host, int(port))
+            if scheme == 'tls':
+                stream = trio.SSLStream(stream, _keys().ssl_context(False))
+            return TrioFramed(stream)
         return TrioFramed(await trio.open_unix_socket(loc))
     if lib == 'nng':
-        sock = _nng_socket()
+        sock = _nng_socket(False if scheme == 'tls+tcp' else None)
         sock.dial(addr, block=True)
         return NngPair(sock)
     if lib == 'zmq':
         sock = _zmq_socket()
+        if scheme == 'curve':
+            _curve(sock, server=False)
+            addr = f'tcp://{loc}'
         sock.connect(addr)
         return ZmqPair(sock)
     raise ValueError(f'no floor library {lib!r}')

@@ -53,8 +53,13 @@ WORKLOAD_ORDER = ['spawn', 'spawn_many', 'memory', 'rpc', 'rpc_inflight',
 #: the pipeline's floors (multiprocessing.Queue chains, one item and 64
 #: per put) come first among its rows: they are every variant's floors
 PIPELINE_FLOOR, PIPELINE_FLOOR_BATCHED = 'mp.Queue', 'mp.Queue-batch64'
-VARIANT_ORDER = [PIPELINE_FLOOR, PIPELINE_FLOOR_BATCHED, 'tcp', 'uds',
-                 'nng+tcp', 'nng+ipc', 'zmq+tcp', 'zmq+ipc']
+VARIANT_ORDER = [PIPELINE_FLOOR, PIPELINE_FLOOR_BATCHED, 'tcp', 'tcp+tls',
+                 'uds', 'nng+tcp', 'nng+ipc', 'nng+tls', 'zmq+tcp',
+                 'zmq+ipc', 'zmq+curve']
+#: a secured variant -> its plaintext self, which each of its rows is
+#: also compared with (what security costs; issue 15's targets)
+PLAINTEXT_OF = {'tcp+tls': 'tcp', 'nng+tls': 'nng+tcp',
+                'zmq+curve': 'zmq+tcp'}
 #: the codec column of the floors: the library used naively (one message
 #: per call) and, for the workloads of _floor.BATCHED, used well
 FLOOR, FLOOR_BATCHED = 'floor', 'floor-batched'
@@ -131,23 +136,28 @@ def _compared_with(row) -> list:
     lab, v, w = row['label'], row['variant'], row['workload']
     if w == 'pipeline':
         # transport-independent floors, the same for every variant
-        return [('ratio_to_floor', (lab, PIPELINE_FLOOR, FLOOR),
-                 PIPELINE_FLOOR),
-                ('ratio_to_floor_batched',
-                 (lab, PIPELINE_FLOOR_BATCHED, FLOOR),
-                 PIPELINE_FLOOR_BATCHED)]
-    if w == 'bidir':
+        out = [('ratio_to_floor', (lab, PIPELINE_FLOOR, FLOOR),
+                PIPELINE_FLOOR),
+               ('ratio_to_floor_batched',
+                (lab, PIPELINE_FLOOR_BATCHED, FLOOR),
+                PIPELINE_FLOOR_BATCHED)]
+    elif w == 'bidir':
         rpc = FLOOR_LABEL_OF.get(lab, lab)
-        return [('ratio_to_floor', (rpc, v, FLOOR), "rpc's floor"),
-                ('ratio_to_rpc', (rpc, v, row['codec']), 'rpc')]
-    out = [('ratio_to_floor', (lab, v, FLOOR), FLOOR)]
-    if w in ('stream_small', 'fanin'):
-        out.append(('ratio_to_floor_batched', (lab, v, FLOOR_BATCHED),
-                    FLOOR_BATCHED))
-    if w == 'rpc_inflight' and lab != f'rpc {INFLIGHT[0]} in flight':
-        out.append(('ratio_to_seq',
-                    (f'rpc {INFLIGHT[0]} in flight', v, row['codec']),
-                    f'{INFLIGHT[0]} in flight'))
+        out = [('ratio_to_floor', (rpc, v, FLOOR), "rpc's floor"),
+               ('ratio_to_rpc', (rpc, v, row['codec']), 'rpc')]
+    else:
+        out = [('ratio_to_floor', (lab, v, FLOOR), FLOOR)]
+        if w in ('stream_small', 'fanin'):
+            out.append(('ratio_to_floor_batched', (lab, v, FLOOR_BATCHED),
+                        FLOOR_BATCHED))
+        if w == 'rpc_inflight' and lab != f'rpc {INFLIGHT[0]} in flight':
+            out.append(('ratio_to_seq',
+                        (f'rpc {INFLIGHT[0]} in flight', v, row['codec']),
+                        f'{INFLIGHT[0]} in flight'))
+    plain = PLAINTEXT_OF.get(v)
+    if plain is not None:
+        out.append(('ratio_to_plaintext', (lab, plain, row['codec']),
+                    plain))
     return out
 
 
@@ -252,6 +262,18 @@ def targets(default_method: str) -> list:
                             value=1 / 1.5,
                             text=f'{v}+msgpack: stream_large >= 1/1.5 of '
                                  f'floor'))
+    # issue 15: what security costs, against the plaintext self
+    for v, plain in PLAINTEXT_OF.items():
+        vm = dict(variant=v, codec='msgpack', ratio='ratio_to_plaintext')
+        least = 0.4 if v == 'zmq+curve' else 0.5
+        out += [
+            dict(vm, label='rpc p50', kind='ratio_max', value=1.2,
+                 text=f'{v}+msgpack: rpc p50 <= 1.2x {plain}'),
+            dict(vm, label='stream_small', kind='ratio_min', value=0.8,
+                 text=f'{v}+msgpack: stream_small >= 0.8x {plain}'),
+            dict(vm, label='stream_large', kind='ratio_min', value=least,
+                 text=f'{v}+msgpack: stream_large >= {least}x {plain}'),
+        ]
     return out
 
 
@@ -334,7 +356,10 @@ def markdown(rows: list, target_results: list, header: str = '') -> str:
               'rpc 1 in flight too; pipeline with the '
               'multiprocessing.Queue chains (mp.Queue: one item per put; '
               'mp.Queue-batch64: 64 per put), the floors of every '
-              'variant.', '',
+              'variant. A secured variant (tcp+tls, nng+tls, zmq+curve) '
+              'is also compared with its plaintext self (tcp, nng+tcp, '
+              'zmq+tcp); its floor is the library secured its own way '
+              '(trio.SSLStream, nng tls+tcp, CURVE).', '',
               'Targets (reported, not asserted):', '',
               '| target | observed | status |', '|---|---:|---|']
     for t in target_results:

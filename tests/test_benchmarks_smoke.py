@@ -159,6 +159,12 @@ def test_report_names_each_floor(tmp_path):
               for x in r.get('ratios', ())}
     assert ('stream_small', 'floor-batched') in ratios
     assert (f'rpc {INFLIGHT[-1]} in flight', 'floor') in ratios
+    # tcp's secured variant came along: its own floor (trio.SSLStream)
+    # and its plaintext self
+    secured = [line for line in table.splitlines()
+               if line.startswith('| stream_small | tcp+tls | msgpack |')]
+    assert len(secured) == 1 and 'x floor, ' in secured[0] \
+        and secured[0].rstrip(' |').endswith('x tcp'), secured
     try:
         import matplotlib  # noqa: F401
     except ImportError:
