@@ -38,6 +38,10 @@ START_METHODS = ['forkserver', 'spawn', 'trio']
 #: own: a round trip over a two-way stream against rpc's request/reply
 #: (the pipeline's are not a transport's: see _floor.PIPELINE_FLOORS)
 TRANSPORT_FLOOR_OF = {'bidir': 'rpc', 'pipeline': None}
+#: workloads measured right after another one's rows of the same variant
+#: (when both are asked for), because they are compared with it: bidir's
+#: round trip is compared with rpc's
+RUNS_WITH = {'rpc': ('bidir',)}
 
 #: workload -> (messages, warm-up), full and --quick (about 10-20x less);
 #: rpc_inflight's count is its calls at each level of calls in flight,
@@ -194,7 +198,14 @@ def plan(args, variants: list, codecs: list) -> list:
         if f in BATCHED:
             add(f, v, 'msgpack', floor=True, batched=True)
 
+    # a workload compared with another of the same variant runs in that
+    # one's block, right after it
+    along = {w: [x for x in RUNS_WITH.get(w, ()) if x in data]
+             for w in data}
+    riders = {x for xs in along.values() for x in xs}
     for w in data or (DATA_WORKLOADS if with_floors else []):
+        if w in riders:
+            continue
         if w == 'pipeline' and with_floors:
             # multiprocessing.Queue chains, transport-independent: the
             # floors of every variant's pipeline, measured once
@@ -204,7 +215,8 @@ def plan(args, variants: list, codecs: list) -> list:
             floors_of(w, v)
             if w in data:
                 for c in codecs:
-                    add(w, v, c)
+                    for x in [w] + along[w]:
+                        add(x, v, c)
     return jobs
 
 
