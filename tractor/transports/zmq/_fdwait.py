@@ -184,6 +184,19 @@ class ZSock:
             except Exception:
                 pass
 
+    def readable(self) -> bool:
+        """Is a message waiting? Reads ZMQ_EVENTS (which processes every
+        pending command, as a ``recv`` failing with EAGAIN does, so a
+        ``False`` may be followed by ``wait(POLLIN, fresh=True)``) and
+        publishes it. A tenth of a failing ``recv``'s cost, whose
+        ``zmq.Again`` is a Python exception built each time."""
+        try:
+            ev = self._get(EVENTS)
+        except _ZMQError:
+            return True  # the recv that follows reports it
+        self.publish(ev)
+        return bool(ev & POLLIN)
+
     def after_op(self) -> None:
         """Call after every send/recv: it may have consumed the fd's edge
         another waiter needed, so re-read ZMQ_EVENTS for them."""

@@ -111,6 +111,10 @@ class ZMQFrameStream(FifoSender):
         self._wcount = 0
         self._credit = CreditWindow(window)  # flow control (see _credit)
         self._inbox: deque = deque()  # frames read while seeking credit
+        # the last look for more found the socket empty (request/reply
+        # traffic): ask ZMQ_EVENTS before the next recv, rather than let
+        # a recv fail (see ZSock.readable)
+        self._quiet = True
         self._send_lock = trio.Lock()  # senders that must wait queue here
 
     def __repr__(self) -> str:
@@ -352,16 +356,25 @@ class ZMQFrameStream(FifoSender):
         await checkpoint_if_cancelled()
         zs = self._zs
         inbox = self._inbox
+        look = self._quiet
         while True:
             if self._closed:
                 raise self._why()
             if inbox:
                 data = inbox.popleft()
             else:
-                try:
-                    data = self._pull()
-                except _Again:
-                    zs.after_op()
+                if look and not zs.readable():
+                    empty = True  # (ZMQ_EVENTS is fresh and published)
+                else:
+                    try:
+                        data = self._pull()
+                        empty = False
+                    except _Again:
+                        empty = True
+                        zs.after_op()
+                    except _ZMQError as err:
+                        raise self._failed(err, 'recv failed') from None
+                if empty:
                     if zs.gone is not None:
                         # everything that arrived before the loss is read
                         self._close_now(zs.gone)
@@ -372,9 +385,8 @@ class ZMQFrameStream(FifoSender):
                                       if self._credit.ack_due else _POLLIN)
                     else:
                         await zs.wait(_POLLIN, fresh=True)
+                    look = False  # woken: most likely for data
                     continue
-                except _ZMQError as err:
-                    raise self._failed(err, 'recv failed') from None
                 zs.after_op()
                 zs.unchecked = False
                 if data is None:
@@ -418,15 +430,19 @@ class ZMQFrameStream(FifoSender):
         zs = self._zs
         inbox = self._inbox
         took = False
+        quiet = True
         while len(frames) < limit and not self._closed:
             if inbox:
                 data = inbox.popleft()
             else:
+                if self._quiet and quiet and not zs.readable():
+                    break  # nothing more now (and EVENTS is fresh)
                 try:
                     data = self._pull()
                 except (_Again, _ZMQError):
                     break  # nothing more now; an error shows on the next
                 took = True
+                quiet = False
                 if data is None:
                     continue
             try:
@@ -440,6 +456,7 @@ class ZMQFrameStream(FifoSender):
             zs.after_op()  # the pulls may have taken an edge others need
             if took:
                 zs.unchecked = False
+        self._quiet = quiet
         self._rcount += len(frames) - 1
         return frames
 
