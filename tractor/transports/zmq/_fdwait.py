@@ -188,7 +188,7 @@ class ZSock:
         """Is a message waiting? Reads ZMQ_EVENTS (which processes every
         pending command, as a ``recv`` failing with EAGAIN does, so a
         ``False`` may be followed by ``wait(POLLIN, fresh=True)``) and
-        publishes it. A tenth of a failing ``recv``'s cost, whose
+        publishes it. A third of a failing ``recv``'s cost, whose
         ``zmq.Again`` is a Python exception built each time."""
         try:
             ev = self._get(EVENTS)
