@@ -518,11 +518,8 @@ class Channel:
         if self._deferred or self._pending or self._corked_by is not None:
             return False
         try:
-            data = self._encode(sender.run_message([item]))
+            data, size = self._run_frame(sender, [item])
         except Exception:
-            return False
-        size = frame_size(data)
-        if size > self.max_frame:
             return False
         sender.out_items += 1
         sender.run_sent(1, size)
@@ -548,18 +545,15 @@ class Channel:
         alone and the failing one had raised -- the sender's next send
         raises why. A run merely too large as a whole goes as two."""
         try:
-            data = self._encode(sender.run_message(items))
-        except Exception as err:  # EncodeError, or the codec's own
+            data, size = self._run_frame(sender, items)
+        except Exception as err:
             failed: BaseException = err
         else:
-            size = frame_size(data)
-            if size <= self.max_frame:
-                sender.run_sent(len(items), size)
-                self._tx += 1
-                self._pending.append(data)
-                self._pending_bytes += size
-                return
-            failed = self._refuse(size)
+            sender.run_sent(len(items), size)
+            self._tx += 1
+            self._pending.append(data)
+            self._pending_bytes += size
+            return
         if len(items) == 1:
             sender.run_failed(1, failed)
             return
@@ -569,6 +563,16 @@ class Channel:
             self._encode_run(sender, items[half:])
         else:
             sender.run_failed(len(items) - half, sender.send_error)
+
+    def _run_frame(self, sender, items: list) -> tuple[Any, int]:
+        """The message of ``sender``'s run of ``items``, encoded, and its
+        size. Raises why it cannot go: the codec's error (EncodeError, or
+        the codec's own), or :class:`MessageTooLarge`."""
+        data = self._encode(sender.run_message(items))
+        size = frame_size(data)
+        if size > self.max_frame:
+            raise self._refuse(size)
+        return data, size
 
     def _coalesce(self, frames: list, join: Callable[[list], bytes]
                   ) -> list:
