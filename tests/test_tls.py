@@ -25,14 +25,13 @@ import tractor
 from tractor import HandshakeError, KeyFileError, TLSConfig, _auth, _tls
 from tractor.transports import get_transport
 from tractor_testing import (
-    NNG_PANIC,
-    NNG_PANIC_XFAIL,
     SCRIPTS,
     free_port,
     python_env,
     read_line,
     run_python,
     spawn_python,
+    xfail_if_nng_aborted,
     transport_names,
 )
 
@@ -231,6 +230,8 @@ def test_token_visible_in_clear_and_hidden_by_tls(plain, secured):
             done = run_python(
                 [PEER, 'token', variant, str(free_port()), token],
                 timeout=60, env=python_env(TRACTOR_SECRET=SECRET))
+        if variant == 'nng+tls':
+            xfail_if_nng_aborted(done)  # seen once in ~400 loaded runs
         assert done.returncode == 0 and 'ok' in done.stdout, done.stderr
         seen[variant] = token.encode() in cap.data
         assert len(cap.data) > 1000, 'the capture saw no traffic at all'
@@ -444,8 +445,7 @@ def test_nng_tls_keeps_the_transport_contract_in_a_process_of_its_own():
     if 'nng+tls' not in transport_names():
         pytest.skip('no nng+tls here')
     proc = run_python(['-c', NNG_TLS_CONTRACT], timeout=280)
-    if proc.returncode == -signal.SIGABRT and NNG_PANIC in proc.stderr:
-        pytest.xfail(NNG_PANIC_XFAIL)
+    xfail_if_nng_aborted(proc)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert 'contract kept' in proc.stdout
 
