@@ -6,6 +6,7 @@ sides of every comparison build exactly the same messages.
 """
 from __future__ import annotations
 
+import functools
 import os
 
 import tractor
@@ -19,9 +20,6 @@ LARGE = 1024 * 1024
 #: calls outstanding on one portal in the rpc_inflight workload (and the
 #: requests its floor keeps outstanding on one connection)
 INFLIGHT = (1, 8, 64)
-
-_LARGE_BYTES = b'x' * LARGE
-_LARGE_STR = 'x' * LARGE
 
 
 def small_msg(seq: int) -> dict:
@@ -39,9 +37,13 @@ def shares(n: int, k: int) -> list:
     return [n // k + (i < n % k) for i in range(k)]
 
 
+@functools.lru_cache(maxsize=None)
 def large_payload(codec: str):
-    """1 MiB: bytes, or a str under codecs that cannot carry bytes (json)."""
-    return _LARGE_STR if codec == 'json' else _LARGE_BYTES
+    """1 MiB: bytes, or a str under codecs that cannot carry bytes (json).
+    Made on first use, not at import: every child actor of every workload
+    imports this module, and two MiB built there would be counted in the
+    memory workload's figure for an idle actor."""
+    return 'x' * LARGE if codec == 'json' else b'x' * LARGE
 
 
 # -- remotely called ----------------------------------------------------
