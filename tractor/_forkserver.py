@@ -7,6 +7,8 @@ otherwise do on its own (see ``_spawn._main_preload``): under the name
 and where each actor's multiprocessing start-up finds it already imported.
 A module that fails to import here is reported and skipped: each actor
 then imports it itself, as before, and reports the error to its parent.
+Then, likewise but silently, the modules the first actor exposes
+(``rpc_module_paths``, see ``_spawn._mp_context``).
 
 Then it freezes the heap. Every actor is a fork of the server and shares
 its heap page by page until it writes to one. The garbage collector writes
@@ -56,6 +58,21 @@ def _import_main() -> None:
             del current._inheriting  # type: ignore[attr-defined]
 
 
+def _import_modules() -> None:
+    """The modules the first actor exposes: each actor would import them
+    anyway. One that fails here is left to the actor, which reports the
+    error to its parent as it would have without this."""
+    import importlib
+    from ._spawn import MODULE_MARKER
+    for entry in _preload_entries():
+        if isinstance(entry, str) and entry.startswith(MODULE_MARKER):
+            try:
+                importlib.import_module(entry[len(MODULE_MARKER):])
+            except BaseException:
+                pass
+
+
 _import_main()
+_import_modules()
 gc.collect()
 gc.freeze()

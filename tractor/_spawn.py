@@ -71,7 +71,16 @@ FORKSERVER_PRELOAD = [
 ]
 
 
-def _mp_context(method: str, transport: str | None = None):
+def _mp_context(method: str, transport: str | None = None,
+                modules: list | tuple = ()):
+    """The multiprocessing context of ``method``, made once per process.
+    The fork server it starts (on the first actor's start) preloads
+    :data:`FORKSERVER_PRELOAD`, the parent's main module, the first
+    actor's transport and the modules it exposes (``modules``: each actor
+    imports those anyway; imported once in the server, they are shared by
+    every actor instead of copied into each, and an actor starts without
+    importing them). Actors started later that expose other modules
+    import those themselves."""
     ctx = _ctx_cache.get(method)
     if ctx is None:
         ctx = mp.get_context(method)
@@ -82,6 +91,8 @@ def _mp_context(method: str, transport: str | None = None):
                 module = type(get_transport(transport)).__module__
                 if module not in preload:
                     preload.append(module)
+            preload += [f'{MODULE_MARKER}{m}' for m in modules
+                        if m not in preload]
             ctx.set_forkserver_preload(preload + ['tractor._forkserver'])
         _ctx_cache[method] = ctx
     return ctx
@@ -91,6 +102,10 @@ def _mp_context(method: str, transport: str | None = None):
 #: _main_preload): not a module name, so multiprocessing's preloading
 #: skips it, and ``tractor._forkserver`` finds it and imports the module
 MAIN_MARKER = 'tractor-main='
+#: likewise for a module an actor exposes (``rpc_module_paths``): imported
+#: by ``tractor._forkserver`` after the main module, and silently skipped
+#: if it fails there (the actor then imports it and reports the error)
+MODULE_MARKER = 'tractor-module='
 
 
 def _main_preload() -> list[str]:
@@ -187,7 +202,8 @@ async def start_process(name: str, method: str,
         await stdin.aclose()
     else:
         from ._child import mp_main
-        ctx = _mp_context(method, config.transport)
+        ctx = _mp_context(method, config.transport,
+                          config.rpc_module_paths)
         proc = ctx.Process(target=mp_main, args=(config,), name=name)
         # forkserver: one round trip to the warm server, which forks while
         # we wait; spawn: a fork and exec. Both block, so they run in a
