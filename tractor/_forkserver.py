@@ -15,13 +15,18 @@ its heap page by page until it writes to one. The garbage collector writes
 to every object it traverses (its header's reference bookkeeping), so an
 actor's first full collection would copy nearly the whole inherited heap
 into private memory. Frozen objects are never traversed: what the server
-imported stays shared.
+imported stays shared. Just before, it fills the free blocks of its object
+pools and the free chunks of its heap, so that an actor's first objects do
+not land all over the pages it shares with the server (see ``_pymalloc``
+and ``_malloc.plug_heap``).
 """
 import gc
 import sys
 import traceback
 from types import FrameType
 from typing import Optional
+
+from . import _malloc, _pymalloc
 
 
 def _preload_entries() -> list:
@@ -75,4 +80,6 @@ def _import_modules() -> None:
 _import_main()
 _import_modules()
 gc.collect()
+_pymalloc.plug()
+_malloc.plug_heap()
 gc.freeze()
