@@ -5,6 +5,7 @@ that cannot be imported there is left to each actor, which reports the
 error as before; and a built-in transport or codec is found without
 scanning every installed package's entry points (18 ms per actor)."""
 import os
+import platform
 import subprocess
 import sys
 import textwrap
@@ -222,8 +223,7 @@ print('HEAP', m0.fordblks - m0.keepcost, plugged, m1.fordblks - m1.keepcost)
 '''
 
 
-@pytest.mark.skipif(sys.platform != 'linux' or
-                    os.confstr('CS_GNU_LIBC_VERSION') is None,
+@pytest.mark.skipif(platform.libc_ver()[0] != 'glibc',
                     reason='plugging the heap is for glibc')
 def test_fork_server_plugs_the_holes_it_would_share():
     """What the fork server does before it freezes its heap: every free
