@@ -59,7 +59,11 @@ The pipeline workload's floors are transport-independent
 square process chained to the parent by ``multiprocessing.Queue``, with one
 item per ``put`` (``mp.Queue``) or, hand-tuned, a list of 64 per ``put``
 (``mp.Queue-batch64``). They are the floors of every transport variant's
-pipeline.
+pipeline. A third chain, ``mp.Queue-batch64-asyncgen``, moves lists of 64
+too, but its stages' code is a tractor pipeline's: async generators that
+take and yield one item at a time under trio. It is not what anyone
+writes by hand; it is what a pipeline whose user code handles one item at
+a time costs with no runtime under it, a reference for the runtime's.
 """
 from __future__ import annotations
 
@@ -617,7 +621,14 @@ async def _pipelined_calls(s, n: int, warmup: int) -> dict:
 
 # -- the pipeline floors: multiprocessing.Queue chains ------------------
 #: pseudo-variant -> items per put
-PIPELINE_FLOORS = {'mp.Queue': 1, 'mp.Queue-batch64': 64}
+PIPELINE_FLOORS = {'mp.Queue': 1, 'mp.Queue-batch64': 64,
+                   'mp.Queue-batch64-asyncgen': 64}
+#: the chains whose stages are written as a tractor pipeline's are: async
+#: generators taking and yielding one item at a time, run by trio, each
+#: item received a checkpoint (as every trio receive is); only the items
+#: cross processes in lists of 64. No runtime at all: what user code that
+#: handles one item at a time costs by itself.
+ASYNC_PIPELINE_FLOORS = {'mp.Queue-batch64-asyncgen'}
 
 
 def _mp_source(out, n: int, batch: int, start) -> None:
@@ -653,6 +664,62 @@ def _mp_square(inq, out, batch: int, start) -> None:
     put(None)
 
 
+# the asyncgen chain's stages: the user code of examples/pipeline.py's
+# shape, over queues instead of streams
+async def _numbers(n: int):
+    for i in range(n):
+        yield i
+
+
+async def _squared(upstream):
+    async for x in upstream:
+        yield x * x
+
+
+async def _from_queue(q):
+    """Items one at a time from lists of them, each a checkpoint."""
+    import trio
+    checkpoint = trio.lowlevel.checkpoint_if_cancelled
+    get = q.get
+    while (b := get()) is not None:
+        for x in b:
+            await checkpoint()
+            yield x
+
+
+async def _to_queue(agen, q, batch: int) -> None:
+    buf: list = []
+    put = q.put
+    async for x in agen:
+        buf.append(x)
+        if len(buf) == batch:
+            put(buf)
+            buf = []
+    if buf:
+        put(buf)
+    put(None)
+
+
+def _async_source(out, n: int, batch: int, start) -> None:
+    import trio
+    start.wait()
+    trio.run(_to_queue, _numbers(n), out, batch)
+
+
+def _async_square(inq, out, batch: int, start) -> None:
+    import trio
+    start.wait()
+    trio.run(_to_queue, _squared(_from_queue(inq)), out, batch)
+
+
+async def _async_sink(q) -> tuple:
+    count = total = 0
+    async for x in _from_queue(q):
+        count += 1
+        total += x
+    return count, total
+
+
 def measure_pipeline(variant: str, n: int) -> dict:
     """source -> square -> this process over two ``multiprocessing.Queue``
     (the platform's default start method). Timed from the moment all three
@@ -660,11 +727,14 @@ def measure_pipeline(variant: str, n: int) -> dict:
     import multiprocessing as mp
     from ._workloads import pipe_total
     batch = PIPELINE_FLOORS[variant]
+    asyncgen = variant in ASYNC_PIPELINE_FLOORS
+    source, square = ((_async_source, _async_square) if asyncgen else
+                      (_mp_source, _mp_square))
     q1, q2 = mp.Queue(), mp.Queue()
     start = mp.Barrier(3)
-    procs = [mp.Process(target=_mp_source, args=(q1, n, batch, start),
+    procs = [mp.Process(target=source, args=(q1, n, batch, start),
                         daemon=True),
-             mp.Process(target=_mp_square, args=(q1, q2, batch, start),
+             mp.Process(target=square, args=(q1, q2, batch, start),
                         daemon=True)]
     for p in procs:
         p.start()
@@ -673,7 +743,10 @@ def measure_pipeline(variant: str, n: int) -> dict:
         count = total = 0
         t0 = time.perf_counter()
         get = q2.get
-        if batch == 1:
+        if asyncgen:
+            import trio
+            count, total = trio.run(_async_sink, q2)
+        elif batch == 1:
             while (x := get()) is not None:
                 count += 1
                 total += x

@@ -53,7 +53,10 @@ WORKLOAD_ORDER = ['spawn', 'spawn_many', 'memory', 'rpc', 'rpc_inflight',
 #: the pipeline's floors (multiprocessing.Queue chains, one item and 64
 #: per put) come first among its rows: they are every variant's floors
 PIPELINE_FLOOR, PIPELINE_FLOOR_BATCHED = 'mp.Queue', 'mp.Queue-batch64'
-VARIANT_ORDER = [PIPELINE_FLOOR, PIPELINE_FLOOR_BATCHED, 'tcp', 'tcp+tls',
+#: and the reference of one-item-at-a-time async stages (see _floor)
+PIPELINE_ASYNCGEN = 'mp.Queue-batch64-asyncgen'
+VARIANT_ORDER = [PIPELINE_FLOOR, PIPELINE_FLOOR_BATCHED, PIPELINE_ASYNCGEN,
+                 'tcp', 'tcp+tls',
                  'uds', 'nng+tcp', 'nng+ipc', 'nng+tls', 'zmq+tcp',
                  'zmq+ipc', 'zmq+curve']
 #: a secured variant -> its plaintext self, which each of its rows is
@@ -140,7 +143,9 @@ def _compared_with(row) -> list:
                 PIPELINE_FLOOR),
                ('ratio_to_floor_batched',
                 (lab, PIPELINE_FLOOR_BATCHED, FLOOR),
-                PIPELINE_FLOOR_BATCHED)]
+                PIPELINE_FLOOR_BATCHED),
+               ('ratio_to_asyncgen', (lab, PIPELINE_ASYNCGEN, FLOOR),
+                PIPELINE_ASYNCGEN)]
     elif w == 'bidir':
         rpc = FLOOR_LABEL_OF.get(lab, lab)
         out = [('ratio_to_floor', (rpc, v, FLOOR), "rpc's floor"),
@@ -356,7 +361,10 @@ def markdown(rows: list, target_results: list, header: str = '') -> str:
               'rpc 1 in flight too; pipeline with the '
               'multiprocessing.Queue chains (mp.Queue: one item per put; '
               'mp.Queue-batch64: 64 per put), the floors of every '
-              'variant. A secured variant (tcp+tls, nng+tls, zmq+curve) '
+              'variant, and with mp.Queue-batch64-asyncgen, the batch64 '
+              "chain whose stages' code is a tractor pipeline's (async "
+              'generators, one item at a time, a trio checkpoint per item '
+              'received) and no runtime at all. A secured variant (tcp+tls, nng+tls, zmq+curve) '
               'is also compared with its plaintext self (tcp, nng+tcp, '
               'zmq+tcp); its floor is the library secured its own way '
               '(trio.SSLStream, nng tls+tcp, CURVE).', '',

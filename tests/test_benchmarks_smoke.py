@@ -64,6 +64,13 @@ def run(workload, variant='tcp', n=0, warmup=0, floor=False,
     return sample['metrics']
 
 
+def test_pipeline_asyncgen_reference():
+    """The batch64 chain whose stages are one-item async generators runs
+    and delivers every item (it checks the total itself)."""
+    m = run('pipeline', 'mp.Queue-batch64-asyncgen', n=20000, floor=True)
+    assert m['count'] == 20000 and m['items_per_s'] > 0
+
+
 def test_rpc_inflight():
     m = run('rpc_inflight', n=2 * INFLIGHT[-1], warmup=5)
     assert m['count'] == 2 * INFLIGHT[-1]
