@@ -189,6 +189,90 @@ def test_exposed_module_the_server_cannot_import_is_left_to_the_actor(
     assert len(imports) >= 2, imports
 
 
+
+_TLS_SCRIPT = """
+import os, sys
+import tractor
+
+KEYS = {keys!r}
+
+
+def _log_key_reads(event, args):
+    if (event == 'open' and isinstance(args[0], str)
+            and args[0].startswith(KEYS)):
+        with open({log!r}, 'a') as f:
+            f.write(f'{{os.getpid()}}\\n')
+
+
+def _logged(load):
+    def load_cert_chain(self, *args, **kw):
+        _log_key_reads('open', (KEYS,))
+        return load(self, *args, **kw)
+    return load_cert_chain
+
+
+if __name__ == '__mp_main__':
+    # in the fork server, which imports this script: every process forked
+    # from it inherits the hook, the root (__main__) has none. Python's
+    # open() raises an audit event; OpenSSL reads its files itself
+    import ssl
+    sys.addaudithook(_log_key_reads)
+    ssl.SSLContext.load_cert_chain = _logged(ssl.SSLContext.load_cert_chain)
+
+
+def whoami():
+    return os.getpid()
+
+
+async def main():
+    async with tractor.open_nursery() as an:
+        portals = [await an.start_actor(f'a{{i}}', rpc_module_paths=[
+            '__main__']) for i in range(3)]
+        pids = [await p.run('__main__', 'whoami') for p in portals]
+        await an.cancel()
+    print('PIDS', *pids)
+
+
+if __name__ == '__main__':
+    tls = tractor.TLSConfig(ca=os.path.join(KEYS, 'ca.pem'),
+                            cert=os.path.join(KEYS, 'cert.pem'),
+                            key=os.path.join(KEYS, 'key.pem'),
+                            curve=os.path.join(KEYS, 'curve.key'))
+    tractor.run(main, arbiter_addr=('127.0.0.1', {port}),
+                transport={transport!r}, tls=tls, start_method='forkserver')
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'),
+                    reason='the forkserver start method needs Linux')
+@pytest.mark.parametrize('transport', ['tcp', 'nng', 'zmq'])
+def test_fork_server_reads_the_tree_keys_once(tmp_path, arb_addr,
+                                              transport):
+    """With TLS on, the fork server reads the tree's key material and
+    builds what the transport makes of it (ssl contexts, nng's PEM text
+    and certificate name, CURVE keys) before it forks; its actors find it
+    ready and read no key file themselves."""
+    from tractor.transports import available_transports
+    if transport not in available_transports():
+        pytest.skip(f'{transport} is not installed here')
+    from tractor import _tls
+    keys = tmp_path / 'keys'
+    keys.mkdir(mode=0o700)
+    _tls.fill_dir(str(keys))
+    log = tmp_path / 'reads.log'
+    script = tmp_path / 'app.py'
+    script.write_text(_TLS_SCRIPT.format(
+        keys=str(keys), log=str(log), port=arb_addr[1],
+        transport=transport))
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    pids = {int(p) for p in proc.stdout.split('PIDS', 1)[1].split()}
+    readers = {int(p) for p in log.read_text().split()}
+    # the server read them (it is no actor), no actor did
+    assert readers and not readers & pids, (readers, pids)
+
+
 _HOLES = '''
 import gc, sys
 from tractor import _malloc, _pymalloc

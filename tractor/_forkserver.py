@@ -8,7 +8,8 @@ and where each actor's multiprocessing start-up finds it already imported.
 A module that fails to import here is reported and skipped: each actor
 then imports it itself, as before, and reports the error to its parent.
 Then, likewise but silently, the modules the first actor exposes
-(``rpc_module_paths``, see ``_spawn._mp_context``).
+(``rpc_module_paths``, see ``_spawn._mp_context``), and the tree's TLS key
+material (``_prepare_tls``).
 
 Then it freezes the heap. Every actor is a fork of the server and shares
 its heap page by page until it writes to one. The garbage collector writes
@@ -77,8 +78,43 @@ def _import_modules() -> None:
                 pass
 
 
+def _prepare_tls() -> None:
+    """The tree's TLS key material, read and made into what its transport
+    uses (``ssl`` contexts for tcp, PEM text and the certificate's name
+    for nng, CURVE keys for zmq) and cached where every actor looks for
+    it (``_tls.keys_for``): each would otherwise build its own copy after
+    the fork (1-2 MiB of OpenSSL state, and ``cryptography``'s import on
+    nng). Nothing native of pynng or pyzmq is made here: no library
+    thread may start in the server. Whatever fails is left to each actor,
+    which reports it as before."""
+    import json
+    from ._spawn import TLS_MARKER
+    for entry in _preload_entries():
+        if not (isinstance(entry, str) and entry.startswith(TLS_MARKER)):
+            continue
+        try:
+            from . import _tls
+            transport, _, fields = entry[len(TLS_MARKER):].partition(':')
+            keys = _tls.keys_for(_tls.TLSConfig(**json.loads(fields)))
+            assert keys is not None
+            name = transport.partition('+')[0]
+            if name == 'zmq':
+                keys.curve()
+            elif name == 'nng':
+                keys.pem()
+                keys.cert_name()
+            else:
+                keys.ssl_context(server=True)
+                keys.ssl_context(server=False)
+            import importlib
+            importlib.import_module(f'tractor.transports._tls_{name}')
+        except BaseException:
+            pass
+
+
 _import_main()
 _import_modules()
+_prepare_tls()
 gc.collect()
 _pymalloc.plug()
 _malloc.plug_heap()

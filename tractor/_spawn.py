@@ -72,7 +72,7 @@ FORKSERVER_PRELOAD = [
 
 
 def _mp_context(method: str, transport: str | None = None,
-                modules: list | tuple = ()):
+                modules: list | tuple = (), tls=None):
     """The multiprocessing context of ``method``, made once per process.
     The fork server it starts (on the first actor's start) preloads
     :data:`FORKSERVER_PRELOAD`, the parent's main module, the first
@@ -80,7 +80,10 @@ def _mp_context(method: str, transport: str | None = None,
     imports those anyway; imported once in the server, they are shared by
     every actor instead of copied into each, and an actor starts without
     importing them). Actors started later that expose other modules
-    import those themselves."""
+    import those themselves. With ``tls`` (the first actor's
+    :class:`~tractor._tls.TLSConfig`), the server also reads that key
+    material and builds what the transport makes of it, which every actor
+    of the tree would otherwise do after the fork."""
     ctx = _ctx_cache.get(method)
     if ctx is None:
         ctx = mp.get_context(method)
@@ -93,6 +96,11 @@ def _mp_context(method: str, transport: str | None = None,
                     preload.append(module)
             preload += [f'{MODULE_MARKER}{m}' for m in modules
                         if m not in preload]
+            if tls is not None and transport is not None:
+                import dataclasses
+                import json
+                preload.append(f'{TLS_MARKER}{transport}:' + json.dumps(
+                    dataclasses.asdict(tls)))
             ctx.set_forkserver_preload(preload + ['tractor._forkserver'])
         _ctx_cache[method] = ctx
     return ctx
@@ -106,6 +114,8 @@ MAIN_MARKER = 'tractor-main='
 #: by ``tractor._forkserver`` after the main module, and silently skipped
 #: if it fails there (the actor then imports it and reports the error)
 MODULE_MARKER = 'tractor-module='
+#: and for the tree's TLS key material: ``<transport>:<TLSConfig as JSON>``
+TLS_MARKER = 'tractor-tls='
 
 
 def _main_preload() -> list[str]:
@@ -203,7 +213,7 @@ async def start_process(name: str, method: str,
     else:
         from ._child import mp_main
         ctx = _mp_context(method, config.transport,
-                          config.rpc_module_paths)
+                          config.rpc_module_paths, config.tls)
         proc = ctx.Process(target=mp_main, args=(config,), name=name)
         # forkserver: one round trip to the warm server, which forks while
         # we wait; spawn: a fork and exec. Both block, so they run in a
