@@ -1,9 +1,10 @@
-"""What the fork server does for every actor it forks: it imports the
-parent's main module once, as ``__mp_main__``, so that no actor has to
-(a script's imports were 8 of an actor's 20 ms of start-up CPU); a script
-that cannot be imported there is left to each actor, which reports the
-error as before; and a built-in transport or codec is found without
-scanning every installed package's entry points (18 ms per actor)."""
+"""What the fork server does for every actor it forks, once, so that no
+actor has to: it imports the parent's main module (as ``__mp_main__``)
+and the modules the first actor exposes, reads the tree's TLS keys, and
+fills the holes of its heap before freezing it; a script or module that
+cannot be imported there is left to each actor, which reports the error
+as before; and a built-in transport or codec is found without scanning
+every installed package's entry points (18 ms per actor)."""
 import os
 import platform
 import subprocess
@@ -14,59 +15,77 @@ import pytest
 
 pytestmark = pytest.mark.timeout(120)
 
-_SCRIPT = '''
-import os, sys
-import trio, tractor
-
-if __name__ == '__mp_main__':
-    # once per import of this script outside the root
-    with open({log!r}, 'a') as f:
-        f.write(f'{{os.getpid()}}\\n')
-    if {fail!r}:
-        raise RuntimeError('this script refuses to be imported by a child')
-
-
-def whoami():
-    return os.getpid()
-
+#: the tree every script below runs: ``count`` actors exposing ``module``,
+#: each asked for its pid; a spawn that fails with a remote error says so
+_TREE = '''
 
 async def main():
     async with tractor.open_nursery() as an:
-        portals = [await an.start_actor(f'a{{i}}', rpc_module_paths=[
-            '__main__']) for i in range(4)]
-        pids = [await p.run('__main__', 'whoami') for p in portals]
+        try:
+            portals = [await an.start_actor(f'a{{i}}', rpc_module_paths=[
+                {module!r}]) for i in range({count})]
+        except tractor.RemoteActorError as err:
+            print('SPAWN FAILED', type(err).__name__,
+                  getattr(err.type, '__name__', None), str(err))
+            await an.cancel()
+            return
+        pids = [await p.run({module!r}, 'whoami') for p in portals]
         await an.cancel()
     print('PIDS', *pids)
 
 
 if __name__ == '__main__':
     tractor.run(main, arbiter_addr=('127.0.0.1', {port}),
-                start_method='forkserver')
+                start_method='forkserver'{run_kw})
 '''
+
+
+def _run_tree(tmp_path, prelude: str, port: int, module='__main__',
+              count=4, run_kw=''):
+    """Run ``prelude`` (the script's top, defining ``whoami`` if the
+    script exposes itself) followed by :data:`_TREE` as a script of its
+    own; returns the finished process and the actors' pids."""
+    script = tmp_path / 'app.py'
+    script.write_text(textwrap.dedent(prelude) + _TREE.format(
+        module=module, count=count, port=port, run_kw=run_kw))
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=90)
+    out = proc.stdout.split('PIDS', 1)
+    pids = [int(p) for p in out[1].split()] if len(out) == 2 else []
+    return proc, pids
+
+
+def _pids_in(log) -> list:
+    """The pids a script's hooks wrote to ``log``, one per line."""
+    return [int(p) for p in log.read_text().split()] if log.exists() else []
+
+
+#: written at the top of a script or module: logs each import's pid,
+#: then refuses to be imported if told to
+_IMPORT_LOGGER = '''
+with open({log!r}, 'a') as f:
+    f.write(f'{{os.getpid()}}\\n')
+if {fail!r}:
+    raise RuntimeError('refusing to be imported')
+'''
+
+_WHOAMI = '''
+
+def whoami():
+    return os.getpid()
+'''
+
+_SCRIPT = ('import os, sys\nimport tractor\n\n'
+           "if __name__ == '__mp_main__':\n"
+           '    # once per import of this script outside the root'
+           + textwrap.indent(_IMPORT_LOGGER, '    ') + _WHOAMI)
 
 
 def _run(tmp_path, port, fail):
     log = tmp_path / 'imports.log'
-    script = tmp_path / 'app.py'
-    script.write_text(textwrap.dedent(_SCRIPT.format(
-        log=str(log), fail=fail, port=port)))
-    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=90)
-    imports = log.read_text().split() if log.exists() else []
-    return proc, imports
-
-
-@pytest.mark.skipif(not sys.platform.startswith('linux'),
-                    reason='the forkserver start method needs Linux')
-def test_script_imported_once_by_the_fork_server(tmp_path, arb_addr):
-    proc, imports = _run(tmp_path, arb_addr[1], fail=False)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    pids = [int(p) for p in proc.stdout.split('PIDS', 1)[1].split()]
-    assert len(set(pids)) == 4
-    # one import, by the server (none of the actors): and the actors ran
-    # the script's function all the same
-    assert len(imports) == 1, imports
-    assert int(imports[0]) not in pids
+    proc, pids = _run_tree(tmp_path, _SCRIPT.format(log=str(log), fail=fail),
+                           port)
+    return proc, pids, _pids_in(log)
 
 
 @pytest.mark.skipif(not sys.platform.startswith('linux'),
@@ -76,11 +95,11 @@ def test_script_the_server_cannot_import_is_left_to_each_actor(
     """The server reports the failure and keeps serving; the first actor
     then fails to import the script itself, and the root gets an
     ActorFailure that points at that actor's stderr."""
-    proc, imports = _run(tmp_path, arb_addr[1], fail=True)
-    assert proc.returncode != 0
+    proc, _, imports = _run(tmp_path, arb_addr[1], fail=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'fork server could not import' in proc.stderr
-    assert 'ActorFailure' in proc.stderr
-    assert 'before it was ready' in proc.stderr
+    assert 'SPAWN FAILED ActorFailure' in proc.stdout, proc.stdout
+    assert 'before it was ready' in proc.stdout
     # the server tried, then the actor did
     assert len(imports) >= 2, imports
 
@@ -109,69 +128,34 @@ def test_builtin_names_need_no_entry_point_scan(monkeypatch):
     assert scans == [{'group': 'tractor.transports'}]
 
 
-_MODULE = '''
-import os
-with open({log!r}, 'a') as f:
-    f.write(f'{{os.getpid()}}\\n')
-if {fail!r}:
-    raise RuntimeError('this module refuses to be imported')
-
-
-def whoami():
-    return os.getpid()
-'''
-
-_EXPOSING_SCRIPT = '''
-import sys
-import tractor
-
-
-async def main():
-    async with tractor.open_nursery() as an:
-        try:
-            portals = [await an.start_actor(
-                f'a{{i}}', rpc_module_paths=['exposed']) for i in range(4)]
-        except tractor.RemoteActorError as err:
-            print('SPAWN FAILED', err.type.__name__, str(err).splitlines()[0])
-            await an.cancel()
-            return
-        pids = [await p.run('exposed', 'whoami') for p in portals]
-        await an.cancel()
-    print('PIDS', *pids)
-
-
-if __name__ == '__main__':
-    tractor.run(main, arbiter_addr=('127.0.0.1', {port}),
-                start_method='forkserver')
-'''
+_MODULE = 'import os\n' + _IMPORT_LOGGER + _WHOAMI
 
 
 def _run_exposing(tmp_path, port, fail):
     log = tmp_path / 'imports.log'
     (tmp_path / 'exposed.py').write_text(
         textwrap.dedent(_MODULE.format(log=str(log), fail=fail)))
-    script = tmp_path / 'app.py'
-    script.write_text(textwrap.dedent(_EXPOSING_SCRIPT.format(port=port)))
-    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=90)
-    imports = log.read_text().split() if log.exists() else []
-    return proc, imports
+    proc, pids = _run_tree(tmp_path, 'import tractor\n', port,
+                           module='exposed')
+    return proc, pids, _pids_in(log)
 
 
 @pytest.mark.skipif(not sys.platform.startswith('linux'),
                     reason='the forkserver start method needs Linux')
-def test_exposed_module_imported_once_by_the_fork_server(tmp_path, arb_addr):
-    """A module the first actor exposes (rpc_module_paths) is imported by
-    the fork server, once, and by none of the actors, which run its
-    functions all the same: each shares it with the server instead of
-    importing a private copy (0.8 MiB of an idle benchmark actor's
-    memory)."""
-    proc, imports = _run_exposing(tmp_path, arb_addr[1], fail=False)
+@pytest.mark.parametrize('what', ['script', 'exposed module'])
+def test_imported_once_by_the_fork_server(tmp_path, arb_addr, what):
+    """The parent's script, and a module the first actor exposes
+    (rpc_module_paths), are imported by the fork server, once, and by
+    none of the actors, which run their functions all the same: each
+    shares them with the server instead of importing a private copy (a
+    script's imports were 8 of an actor's 20 ms of start-up CPU; the
+    benchmark's module 0.8 MiB of an idle actor's memory)."""
+    run = _run if what == 'script' else _run_exposing
+    proc, pids, imports = run(tmp_path, arb_addr[1], fail=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    pids = [int(p) for p in proc.stdout.split('PIDS', 1)[1].split()]
     assert len(set(pids)) == 4
     assert len(imports) == 1, imports
-    assert int(imports[0]) not in pids
+    assert imports[0] not in pids
 
 
 @pytest.mark.skipif(not sys.platform.startswith('linux'),
@@ -181,9 +165,10 @@ def test_exposed_module_the_server_cannot_import_is_left_to_the_actor(
     """The server's failed import says nothing (it is not the server's
     to report); the actor then imports the module itself, and its error
     reaches the root as it always did."""
-    proc, imports = _run_exposing(tmp_path, arb_addr[1], fail=True)
+    proc, _, imports = _run_exposing(tmp_path, arb_addr[1], fail=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert 'SPAWN FAILED RuntimeError' in proc.stdout, proc.stdout
+    assert 'SPAWN FAILED RemoteActorError RuntimeError' in proc.stdout, \
+        proc.stdout
     assert 'could not import' not in proc.stderr
     # the server tried, then the actor did
     assert len(imports) >= 2, imports
@@ -191,7 +176,7 @@ def test_exposed_module_the_server_cannot_import_is_left_to_the_actor(
 
 
 _TLS_SCRIPT = """
-import os, sys
+import os, ssl, sys
 import tractor
 
 KEYS = {keys!r}
@@ -215,7 +200,6 @@ if __name__ == '__mp_main__':
     # in the fork server, which imports this script: every process forked
     # from it inherits the hook, the root (__main__) has none. Python's
     # open() raises an audit event; OpenSSL reads its files itself
-    import ssl
     sys.addaudithook(_log_key_reads)
     ssl.SSLContext.load_cert_chain = _logged(ssl.SSLContext.load_cert_chain)
 
@@ -224,22 +208,10 @@ def whoami():
     return os.getpid()
 
 
-async def main():
-    async with tractor.open_nursery() as an:
-        portals = [await an.start_actor(f'a{{i}}', rpc_module_paths=[
-            '__main__']) for i in range(3)]
-        pids = [await p.run('__main__', 'whoami') for p in portals]
-        await an.cancel()
-    print('PIDS', *pids)
-
-
-if __name__ == '__main__':
-    tls = tractor.TLSConfig(ca=os.path.join(KEYS, 'ca.pem'),
-                            cert=os.path.join(KEYS, 'cert.pem'),
-                            key=os.path.join(KEYS, 'key.pem'),
-                            curve=os.path.join(KEYS, 'curve.key'))
-    tractor.run(main, arbiter_addr=('127.0.0.1', {port}),
-                transport={transport!r}, tls=tls, start_method='forkserver')
+TLS = tractor.TLSConfig(ca=os.path.join(KEYS, 'ca.pem'),
+                        cert=os.path.join(KEYS, 'cert.pem'),
+                        key=os.path.join(KEYS, 'key.pem'),
+                        curve=os.path.join(KEYS, 'curve.key'))
 """
 
 
@@ -260,17 +232,13 @@ def test_fork_server_reads_the_tree_keys_once(tmp_path, arb_addr,
     keys.mkdir(mode=0o700)
     _tls.fill_dir(str(keys))
     log = tmp_path / 'reads.log'
-    script = tmp_path / 'app.py'
-    script.write_text(_TLS_SCRIPT.format(
-        keys=str(keys), log=str(log), port=arb_addr[1],
-        transport=transport))
-    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=90)
+    proc, pids = _run_tree(
+        tmp_path, _TLS_SCRIPT.format(keys=str(keys), log=str(log)),
+        arb_addr[1], count=3, run_kw=f', transport={transport!r}, tls=TLS')
     assert proc.returncode == 0, proc.stderr[-3000:]
-    pids = {int(p) for p in proc.stdout.split('PIDS', 1)[1].split()}
-    readers = {int(p) for p in log.read_text().split()}
+    readers = set(_pids_in(log))
     # the server read them (it is no actor), no actor did
-    assert readers and not readers & pids, (readers, pids)
+    assert pids and readers and not readers & set(pids), (readers, pids)
 
 
 _HOLES = '''
