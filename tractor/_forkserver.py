@@ -41,14 +41,19 @@ def _preload_entries() -> list:
     return []
 
 
+def _marked(marker: str) -> list:
+    """What the preload entries that start with ``marker`` (one of
+    ``_spawn``'s ``*_MARKER``) say, the marker cut off."""
+    return [entry[len(marker):] for entry in _PRELOAD
+            if isinstance(entry, str) and entry.startswith(marker)]
+
+
 def _import_main() -> None:
     import multiprocessing.process as mp_process
     import multiprocessing.spawn as mp_spawn
     from ._spawn import MAIN_MARKER
-    for entry in _preload_entries():
-        if not isinstance(entry, str) or not entry.startswith(MAIN_MARKER):
-            continue
-        kind, _, value = entry[len(MAIN_MARKER):].partition(':')
+    for entry in _marked(MAIN_MARKER):
+        kind, _, value = entry.partition(':')
         current = mp_process.current_process()
         current._inheriting = True  # type: ignore[attr-defined]
         try:
@@ -70,12 +75,11 @@ def _import_modules() -> None:
     error to its parent as it would have without this."""
     import importlib
     from ._spawn import MODULE_MARKER
-    for entry in _preload_entries():
-        if isinstance(entry, str) and entry.startswith(MODULE_MARKER):
-            try:
-                importlib.import_module(entry[len(MODULE_MARKER):])
-            except BaseException:
-                pass
+    for module in _marked(MODULE_MARKER):
+        try:
+            importlib.import_module(module)
+        except BaseException:
+            pass
 
 
 def _prepare_tls() -> None:
@@ -89,12 +93,10 @@ def _prepare_tls() -> None:
     which reports it as before."""
     import json
     from ._spawn import TLS_MARKER
-    for entry in _preload_entries():
-        if not (isinstance(entry, str) and entry.startswith(TLS_MARKER)):
-            continue
+    for entry in _marked(TLS_MARKER):
         try:
             from . import _tls
-            transport, _, fields = entry[len(TLS_MARKER):].partition(':')
+            transport, _, fields = entry.partition(':')
             keys = _tls.keys_for(_tls.TLSConfig(**json.loads(fields)))
             assert keys is not None
             name = transport.partition('+')[0]
@@ -112,6 +114,7 @@ def _prepare_tls() -> None:
             pass
 
 
+_PRELOAD = _preload_entries()
 _import_main()
 _import_modules()
 _prepare_tls()
