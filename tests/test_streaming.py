@@ -71,6 +71,24 @@ async def failing_stream(n):
     raise ValueError(f'stream broke after {n}')
 
 
+def long_value(i: int):
+    """A 1 MiB value each codec carries beside its encoding (see
+    ``tractor.codecs``): bytes under msgpack, text under JSON (every kind
+    of character a JSON string escapes or holds, 1- to 4-byte UTF-8)."""
+    if tractor.current_actor().codec == 'msgpack':
+        return bytes([i % 256]) * (1 << 20)
+    return (f'{i} \x00 "q" \\ \n λ ☃ 日本語 😀 ' * 40_000)[:1 << 20]
+
+
+async def long_items(count):
+    for i in range(count):
+        yield long_value(i) if i % 2 else {'frame': long_value(i), 'i': i}
+
+
+def long_result(i):
+    return [i, long_value(i)]
+
+
 async def spawn_daemon(n):
     return await n.start_actor('streamer', rpc_module_paths=[__name__])
 
@@ -136,6 +154,26 @@ def test_stopping_a_stream_stops_the_remote_task(arb_addr, how, func):
     # only the stream_state call itself was still running
     assert state['rpc_tasks'] == 1
     assert again == [0, 1, 2]
+
+
+def test_long_values_arrive_whole(transport, codec, arb_addr):
+    """1 MiB items and results, alone or inside a message, arrive equal
+    over every transport and codec: what the codecs carry beside their
+    encoding (whole frames, or frames in parts over zmq) is put back in
+    place."""
+    async def main():
+        async with tractor.open_nursery() as n:
+            portal = await spawn_daemon(n)
+            got = [x async for x in await portal.run(
+                __name__, 'long_items', count=6)]
+            result = await portal.run(__name__, 'long_result', i=7)
+            want = [long_value(i) if i % 2 else {'frame': long_value(i),
+                                                 'i': i} for i in range(6)]
+            await portal.cancel_actor()
+        return got == want, result == [7, long_value(7)]
+
+    assert tractor.run(main, arbiter_addr=arb_addr, transport=transport,
+                       codec=codec) == (True, True)
 
 
 def test_stream_error_reaches_reader(transport, codec, arb_addr):

@@ -35,7 +35,7 @@ from tractor.codecs._base import BACKEND_ENV, pick_backend
 
 from tractor_testing import same
 
-from .test_codecs import BACKENDS, BIG, make_codec
+from .test_codecs import BACKENDS, BIG, BIG_TEXT, make_codec
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -165,6 +165,24 @@ def test_cross_decode_parts(direction):
     assert got['yield']['frame'] is received[1]
     assert got['more'] == BIG and got['yield']['meta'] == [1.5, None]
     assert got.get('ext') == msg.get('ext')
+
+
+@pytest.mark.parametrize('direction', ['fast-to-fallback', 'fallback-to-fast'])
+def test_cross_decode_long_texts(direction):
+    """JSON's long strings beside the JSON: either backend's frame, whole
+    or in parts, decodes under the other to the value the fallback's own
+    round trip gives, with what only the stdlib writes (NaN, big integers)
+    in the JSON around them."""
+    fast, slow = pair(JSONCodec)
+    enc, dec = (fast, slow) if direction == 'fast-to-fallback' else (
+        slow, fast)
+    msg = {'cid': 1, 'yield': {'t': BIG_TEXT, 'meta': [math.nan, 2**70]},
+           'more': [BIG_TEXT[:70_000], -math.inf], 'n': None}
+    want = slow.decode(slow.encode(msg))
+    parts = enc.encode_parts(msg)
+    assert type(parts) is list and len(parts) == 3
+    assert same(dec.decode_parts([bytes(p) for p in parts]), want)
+    assert same(dec.decode(enc.encode(msg)), want)
 
 
 def test_ext_types_decode_alike():

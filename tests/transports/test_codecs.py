@@ -213,7 +213,7 @@ def test_unknown_codec_lists_available():
     assert isinstance(info.value, LookupError)
 
 
-# -- large buffers out of band (codecs offering encode_parts) --------------
+# -- large values out of band (codecs offering encode_parts) ---------------
 def _parts_codec(codec):
     if not hasattr(codec, 'encode_parts'):
         pytest.skip(f'codec {codec.name!r} has no out-of-band parts')
@@ -221,34 +221,60 @@ def _parts_codec(codec):
 
 
 BIG = bytes(range(256)) * 4096  # 1 MiB
+#: what the JSON codec carries apart: a long str, every kind of character
+#: a JSON string escapes or holds (NUL, quotes, backslash, newline, 2-, 3-
+#: and 4-byte UTF-8)
+BIG_TEXT = ('ascii \x00 "q" \\ \n λ ☃ 日本語 😀 ' * 40_000)[:1 << 20]
+
+
+def _big(codec):
+    """The large value ``codec`` carries out of band, and its part."""
+    if codec.name == 'json':
+        return BIG_TEXT, BIG_TEXT.encode()
+    return BIG, BIG
 
 
 @pytest.mark.parametrize('msg,where', [
-    ({'cid': 3, 'yield': BIG}, lambda m: m['yield']),
-    ({'cid': 3, 'return': [1, BIG, 'x']}, lambda m: m['return'][1]),
-    ({'cmd': ('mod', 'f', {'data': BIG}, ('u', 'i'), 7)},
+    (lambda big: {'cid': 3, 'yield': big}, lambda m: m['yield']),
+    (lambda big: {'cid': 3, 'return': [1, big, 'x']},
+     lambda m: m['return'][1]),
+    (lambda big: {'cmd': ('mod', 'f', {'data': big}, ('u', 'i'), 7)},
      lambda m: m['cmd'][2]['data']),
-    ({'cid': 1, 'yield': {'frame': BIG, 'meta': {'n': 1}}},
+    (lambda big: {'cid': 1, 'yield': {'frame': big, 'meta': {'n': 1}}},
      lambda m: m['yield']['frame']),
-], ids=['item', 'in-list', 'kwarg', 'dict-item'])
-def test_large_buffer_travels_out_of_band(codec, msg, where):
-    """The large value is a part of its own -- the very object, not a
-    copy -- and decoding puts the received part back in place without
-    copying it again."""
+    (lambda big: big, lambda m: m),
+], ids=['item', 'in-list', 'kwarg', 'dict-item', 'whole'])
+def test_large_value_travels_out_of_band(codec, msg, where):
+    """The large value is a part of its own -- for bytes the very object,
+    not a copy -- and decoding puts the received part back in place (bytes
+    without copying them again); ``encode`` writes the same parts as one
+    frame, which ``decode`` reads."""
     codec = _parts_codec(codec)
+    big, part = _big(codec)
+    msg = msg(big)
     parts = codec.encode_parts(msg)
     assert type(parts) is list and len(parts) == 2
-    assert parts[1] is BIG
+    assert parts[1] == part
+    if part is BIG:
+        assert parts[1] is BIG
     assert len(parts[0]) < 200  # the rest of the message, encoded
     received = [bytes(parts[0]), bytes(bytearray(parts[1]))]
     got = codec.decode_parts(received)
     assert got == as_received(msg)
-    assert where(got) is received[1]
+    if part is BIG:
+        assert where(got) is received[1]
+    if codec.name == 'json':  # one frame, on transports without parts
+        assert codec.encode(msg) == b''.join(parts)
+        assert codec.decode(b''.join(parts)) == as_received(msg)
 
 
 def test_small_messages_are_not_split(codec):
     codec = _parts_codec(codec)
-    for msg in RUNTIME_MSGS + [{'blob': b'x' * 65535}, [b'y' * 1000]]:
+    small = 'z' * 65535 if codec.name == 'json' else b'x' * 65535
+    msgs = RUNTIME_MSGS
+    if codec.name == 'json':  # (one of them holds a 100,000-char str)
+        msgs = [m for m in msgs if 'x' * 65536 not in repr(m)]
+    for msg in msgs + [{'blob': small}, [small[:1000]]]:
         data = codec.encode_parts(msg)
         assert type(data) is bytes and data == codec.encode(msg)
 
@@ -258,6 +284,8 @@ def test_several_and_odd_buffers(codec):
     buffers deeper than the scan go inline and still arrive."""
     import array
     codec = _parts_codec(codec)
+    if codec.name == 'json':
+        pytest.skip('JSON carries no bytes (its texts: the next test)')
     floats = array.array('d', range(10_000))
     msg = {'a': bytearray(BIG), 'b': memoryview(floats), 'c': BIG,
            'small': b'tiny', 'deep': [[[[[[{'z': BIG}]]]]]]}
@@ -270,13 +298,74 @@ def test_several_and_odd_buffers(codec):
     assert got['deep'][0][0][0][0][0][0]['z'] == BIG
 
 
+def test_several_and_odd_texts():
+    """JSON: several long strings in one message come back in place, from
+    parts or from one frame, under both backends; those that stay in the
+    JSON (deeper than the scan, under a key JSON turns into a str) still
+    arrive; a message whose only long strings stay is plain JSON."""
+    short = BIG_TEXT[:70_000]
+    msg = {'a': BIG_TEXT, 'b': [short, {'c': short}],
+           'd': [[[[[[{'z': short}]]]]]], 7: short, 'n': None}
+    for backend in ('orjson', 'json'):
+        codec = make_codec(JSONCodec, backend)
+        parts = codec.encode_parts(msg)
+        assert type(parts) is list and len(parts) == 4  # a, b[0], b[1].c
+        want = {**msg, '7': short}
+        del want[7]
+        assert codec.decode_parts([bytes(p) for p in parts]) == want
+        assert codec.decode(codec.encode(msg)) == want
+        only_inline = {7: short, 'd': msg['d']}
+        assert type(codec.encode_parts(only_inline)) is bytes
+
+
 def test_bad_part_reference_is_a_decode_error(codec):
     codec = _parts_codec(codec)
-    parts = codec.encode_parts({'v': BIG})
+    parts = codec.encode_parts({'v': _big(codec)[0]})
     with pytest.raises(DecodeError):
         codec.decode_parts([parts[0]])
     with pytest.raises(DecodeError):
         codec.decode_parts([b'\xc1garbage', b'x'])
+
+
+@pytest.mark.parametrize('frame', [
+    b'\x00',                                      # nothing after the NUL
+    b'\x00[[["v",0,3]],{"v":""}]',                # no second NUL
+    b'\x00[[["v",0,9]],{"v":""}]\x00abc',         # past the end
+    b'\x00[[["v",2,1]],{"v":""}]\x00abc',         # stop before start
+    b'\x00[[["v",0,1]],{"v":""}]\x00\xce\xbb',    # not UTF-8 (cut)
+    b'\x00[[["v",0,3]],{"v":1}]\x00abc',          # the place is taken
+    b'\x00[[["w",0,3]],{"v":""}]\x00abc',         # no such key
+    b'\x00[[[0,0,3]],{"v":""}]\x00abc',           # an index into a dict
+    b'\x00[[[true,0,3]],[""]]\x00abc',            # a key that is no key
+    b'\x00[[[0,3]],1]\x00abc',                    # the message is no place
+    b'\x00[[["v","0",3]],{"v":""}]\x00abc',       # offsets not ints
+    b'\x00{"v":""}\x00abc',                       # no list of places
+    b'\x00[{"\\u0000tractor":"batch"},1]\x00',    # a batch mark
+    b'\x00[[["v",0,3]],{"v":null\x00abc',         # the JSON cut
+])
+def test_garbage_in_the_long_text_form(frame):
+    """JSON: a frame in the long-text form that does not fit together is
+    a DecodeError under both backends, whole or in parts."""
+    for backend in ('orjson', 'json'):
+        codec = make_codec(JSONCodec, backend)
+        with pytest.raises(DecodeError):
+            codec.decode(frame)
+        end = frame.find(b'\x00', 1) + 1
+        if end:
+            with pytest.raises(DecodeError):
+                codec.decode_parts([frame[:end], frame[end:] or b'x'])
+
+
+def test_a_long_text_frame_in_a_batch():
+    """JSON: encode_batch takes every frame encode makes; a long-text
+    frame (never batched by the runtime, which batches small frames) is
+    written into the batch's JSON."""
+    for backend in ('orjson', 'json'):
+        codec = make_codec(JSONCodec, backend)
+        msgs = [{'a': 1}, {'t': BIG_TEXT}, 'x' * 70_000]
+        got = codec.decode(codec.encode_batch([codec.encode(m)
+                                               for m in msgs]))
+        assert type(got) is Batch and list(got) == msgs
 
 
 # -- batches (optional: encode_batch) -------------------------------------

@@ -14,10 +14,11 @@ heartbeats).
 
 Large buffers out of band (optional). A codec may also offer
 ``encode_parts(obj)``, returning either what ``encode`` would or a list
-``[head, buf, ...]`` in which the big ``bytes``-like values of ``obj`` are
-left as they are instead of being copied into the encoding, and
-``decode_parts(parts)``, its inverse, which puts the received buffers back
-in place without copying them again. The Channel uses the pair only over
+``[head, buf, ...]`` in which the big values of ``obj`` travel as parts
+of their own instead of being copied into the encoding (msgpack: its
+``bytes``-like values, left as they are; JSON: the UTF-8 of its long
+strings), and ``decode_parts(parts)``, its inverse, which puts the
+received buffers back in place (msgpack: without copying them again). The Channel uses the pair only over
 transports that carry frames in parts (zmq), so a 1 MiB payload goes from
 the producer's object to the socket and from the socket to the consumer's
 object with no copy besides the socket's own.
@@ -44,7 +45,7 @@ installed), so no message pays for the choice.
 from __future__ import annotations
 
 import os
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 
 class CodecError(Exception):
@@ -125,6 +126,39 @@ def undecodable(codec: str, data, err: Exception) -> DecodeError:
     return DecodeError(
         f'codec {codec!r} cannot decode {len(data)} bytes '
         f'({bytes(data[:16])!r}...): {err}')
+
+
+#: how much of a message :func:`has_large` looks through for large values
+#: (codecs that carry those apart from the encoding): where a stream item,
+#: a return value, a keyword argument or a field of a dict item sits --
+#: bounded, so that looking never costs more than a small message
+SCAN_DEPTH = 4
+SCAN_NODES = 64
+
+
+def has_large(obj, large: Callable[[Any], bool]) -> bool:
+    """Whether ``large(value)`` holds for ``obj`` itself or for a value
+    within its first ``SCAN_NODES`` container entries, ``SCAN_DEPTH``
+    containers deep (dicts, lists, tuples; their keys are not looked at)."""
+    t = type(obj)
+    if t is not dict and t is not list and t is not tuple:
+        return large(obj)
+    budget = SCAN_NODES
+    todo = [(obj, 0)]
+    pop, push = todo.pop, todo.append
+    while todo:
+        node, depth = pop()
+        for v in (node.values() if type(node) is dict else node):
+            t = type(v)
+            if t is dict or t is list or t is tuple:
+                if depth < SCAN_DEPTH:
+                    push((v, depth + 1))
+            elif large(v):
+                return True
+            budget -= 1
+            if not budget:
+                return False
+    return False
 
 
 def unbatched(obj, mark):

@@ -57,7 +57,8 @@ else:
     _HAVE_MSGSPEC = True
 
 from ._base import (
-    DecodeError, pick_backend, unbatched, undecodable, unencodable,
+    SCAN_DEPTH, DecodeError, has_large, pick_backend, unbatched,
+    undecodable, unencodable,
 )
 from ._extras import msgpack_default, msgspec_enc_hook
 
@@ -70,37 +71,11 @@ _OOB_EXT = 0x7E
 #: (code 0x7D), followed by the messages (see encode_batch)
 _BATCH_MARK = msgpack.ExtType(0x7D, b'B')
 _BATCH_MARK_BYTES = msgpack.packb(_BATCH_MARK)
-#: how much of a message encode_parts looks through for large buffers: a
-#: stream item, a return value, a keyword argument, a field of a dict
-#: item -- bounded, so that scanning never costs more than a small message
-_SCAN_DEPTH = 4
-_SCAN_NODES = 64
-
-
-def _has_large(obj) -> bool:
-    """Whether a bytes-like value of ``OOB_FROM`` bytes or more sits within
-    the first ``_SCAN_NODES`` containers entries, ``_SCAN_DEPTH`` deep."""
-    budget = _SCAN_NODES
-    todo = [(obj, 0)]
-    pop, push = todo.pop, todo.append
-    while todo:
-        node, depth = pop()
-        vals = node.values() if type(node) is dict else node
-        for v in vals:
-            t = type(v)
-            if t is bytes or t is bytearray:
-                if len(v) >= OOB_FROM:
-                    return True
-            elif t is memoryview:
-                if v.nbytes >= OOB_FROM:
-                    return True
-            elif (t is dict or t is list or t is tuple) \
-                    and depth < _SCAN_DEPTH:
-                push((v, depth + 1))
-            budget -= 1
-            if not budget:
-                return False
-    return False
+def _is_large_buffer(v) -> bool:
+    t = type(v)
+    if t is bytes or t is bytearray:
+        return len(v) >= OOB_FROM
+    return t is memoryview and v.nbytes >= OOB_FROM
 
 
 def _extract(obj, bufs: list, ext, depth: int = 0):
@@ -117,7 +92,7 @@ def _extract(obj, bufs: list, ext, depth: int = 0):
             obj = obj.cast('B') if obj.format != 'B' else obj
         bufs.append(obj)
         return ext(_OOB_EXT, (len(bufs) - 1).to_bytes(4, 'big'))
-    if depth > _SCAN_DEPTH:
+    if depth > SCAN_DEPTH:
         return obj
     if t is dict:
         return {k: _extract(v, bufs, ext, depth + 1) for k, v in obj.items()}
@@ -224,7 +199,7 @@ class MsgpackCodec:
         large buffers (see the codec contract). Cheap for small messages:
         a look at the top-level values (where stream items and return
         values sit), then, only if the encoding came out large, a bounded
-        scan deeper (``_SCAN_DEPTH``, ``_SCAN_NODES``)."""
+        scan deeper (``_base.has_large``)."""
         if type(obj) is dict:
             for v in obj.values():
                 t = type(v)
@@ -232,7 +207,7 @@ class MsgpackCodec:
                         or t is memoryview and v.nbytes >= OOB_FROM:
                     return self._split(obj)
         data = self.encode(obj)
-        if len(data) < OOB_FROM or not _has_large(obj):
+        if len(data) < OOB_FROM or not has_large(obj, _is_large_buffer):
             return data
         # nested: the encoding is made twice, still cheaper than copying
         # the buffers out of it again at the other end
