@@ -3,8 +3,9 @@ actor has to: it imports the parent's main module (as ``__mp_main__``)
 and the modules the first actor exposes, reads the tree's TLS keys, and
 fills the holes of its heap before freezing it; a script or module that
 cannot be imported there is left to each actor, which reports the error
-as before; and a built-in transport or codec is found without scanning
-every installed package's entry points (18 ms per actor)."""
+as before; a built-in transport or codec is found without scanning
+every installed package's entry points (18 ms per actor); and neither
+the reader of those nor the debugger is imported unless needed."""
 import os
 import platform
 import subprocess
@@ -108,6 +109,8 @@ def test_builtin_names_need_no_entry_point_scan(monkeypatch):
     """``get('tcp')`` (and any built-in or registered name) never reads
     the installed packages' metadata; an unknown name still does, and
     the error lists what is available."""
+    import importlib.metadata
+
     import tractor._plugins as plugins
     from tractor.transports import UnknownTransport
     scans = []
@@ -115,7 +118,7 @@ def test_builtin_names_need_no_entry_point_scan(monkeypatch):
     def entry_points(**kw):
         scans.append(kw)
         return []
-    monkeypatch.setattr(plugins, 'entry_points', entry_points)
+    monkeypatch.setattr(importlib.metadata, 'entry_points', entry_points)
     reg = plugins.PluginRegistry(
         'transport', 'tractor.transports',
         {'tcp': 'tractor.transports.tcp:TCPTransport'}, UnknownTransport)
@@ -126,6 +129,35 @@ def test_builtin_names_need_no_entry_point_scan(monkeypatch):
     with pytest.raises(UnknownTransport, match='available: .*tcp'):
         reg.get('nope')
     assert scans == [{'group': 'tractor.transports'}]
+
+
+#: what no actor needs unless it asks for it (an entry point's name, a
+#: debugger session), and would carry in its heap, as the fork server's,
+#: if tractor imported it: importlib.metadata brings email, zipfile, csv
+_HEAVY = ('importlib.metadata', 'email', 'zipfile', 'pdb')
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'),
+                    reason='the forkserver start method needs Linux')
+def test_actors_carry_no_metadata_reader_or_debugger(tmp_path, arb_addr):
+    """A plain script's actors (and so its fork server) have none of
+    ``_HEAVY`` imported."""
+    log = tmp_path / 'loaded.log'
+    prelude = f"""
+        import os, sys
+        import tractor
+
+
+        def whoami():
+            with open({str(log)!r}, 'a') as f:
+                f.write(repr([m for m in {_HEAVY!r} if m in sys.modules]))
+                f.write('\\n')
+            return os.getpid()
+        """
+    proc, pids = _run_tree(tmp_path, prelude, arb_addr[1])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(pids) == 4
+    assert log.read_text().splitlines() == ['[]'] * 4
 
 
 _MODULE = 'import os\n' + _IMPORT_LOGGER + _WHOAMI

@@ -112,7 +112,6 @@ from __future__ import annotations
 import bdb
 import collections
 import os
-import pdb
 import signal
 import sys
 import threading
@@ -429,10 +428,13 @@ async def hold_off(uid: Optional[tuple]) -> bool:
 
 # -- sessions ------------------------------------------------------------
 def _pdb_base():
+    # imported on a session's first use: pdb (with cmd, code, pprint...)
+    # is 1.7 MiB of heap that every process of the tree would carry
     try:
         import pdbp
         return pdbp.Pdb
     except ImportError:
+        import pdb
         return pdb.Pdb
 
 

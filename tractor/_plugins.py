@@ -8,12 +8,15 @@ without touching this repository, or at run time with ``register()``.
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Callable, Union
+import sys
+from typing import TYPE_CHECKING, Any, Callable, Union
+
+if TYPE_CHECKING:  # pragma: no cover
+    from importlib.metadata import EntryPoint
 
 #: a plugin: "module:attr", a callable making it, or a (not yet loaded)
 #: entry point
-Factory = Union[str, Callable[[], Any], EntryPoint]
+Factory = Union[str, Callable[[], Any], 'EntryPoint']
 
 
 class PluginRegistry:
@@ -39,6 +42,11 @@ class PluginRegistry:
     def _all(self) -> dict[str, Factory]:
         if not self._entry_points_loaded:
             self._entry_points_loaded = True
+            # imported here, not at the top: importlib.metadata brings
+            # email, zipfile, csv... (3.8 MiB of heap), which every
+            # process of the tree (the fork server's heap is each actor's)
+            # would otherwise carry to look up built-in names only
+            from importlib.metadata import entry_points
             for ep in entry_points(group=self.group):
                 # loaded (ep.load()) only when asked for by name; never
                 # in place of a built-in (see get())
@@ -51,8 +59,9 @@ class PluginRegistry:
         if isinstance(spec, str):
             mod, _, attr = spec.partition(':')
             return getattr(importlib.import_module(mod), attr)
-        if isinstance(spec, EntryPoint):
-            return spec.load()
+        metadata = sys.modules.get('importlib.metadata')
+        if metadata is not None and isinstance(spec, metadata.EntryPoint):
+            return spec.load()  # (none exists before it is imported)
         return spec
 
     def available(self) -> list[str]:
