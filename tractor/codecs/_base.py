@@ -18,10 +18,11 @@ Large buffers out of band (optional). A codec may also offer
 of their own instead of being copied into the encoding (msgpack: its
 ``bytes``-like values, left as they are; JSON: the UTF-8 of its long
 strings), and ``decode_parts(parts)``, its inverse, which puts the
-received buffers back in place (msgpack: without copying them again). The Channel uses the pair only over
-transports that carry frames in parts (zmq), so a 1 MiB payload goes from
-the producer's object to the socket and from the socket to the consumer's
-object with no copy besides the socket's own.
+received buffers back in place (msgpack: without copying them again).
+The Channel uses the pair only over transports that carry frames in parts
+(zmq), so a 1 MiB payload goes from the producer's object to the socket
+and from the socket to the consumer's object with no copy besides the
+socket's own.
 
 Batches (optional). A codec may offer ``encode_batch(frames)``, which
 joins frames that ``encode`` made into one frame, and must then make

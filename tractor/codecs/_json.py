@@ -4,7 +4,8 @@ Two backends write the same JSON (the same values: orjson spells a few
 floats shorter, ``1e-7`` for ``1e-07``): ``orjson`` (``tractor[fast]``:
 orjson encodes, msgspec's JSON decoder decodes, each several times faster
 than the stdlib) and ``json`` (the stdlib, always installed). The wire is the
-stdlib's: NaN and the infinities as ``NaN``/``Infinity``/``-Infinity``,
+stdlib's (long strings aside: see the end of this docstring): NaN and the
+infinities as ``NaN``/``Infinity``/``-Infinity``,
 integers of any size. The fast libraries do not write or read those, so
 the fast backend hands the few messages that hold them to the stdlib:
 
@@ -43,9 +44,10 @@ Long strings travel beside the JSON. A JSON decoder reads a string
 character by character, looking for escapes (about 0.3 ms per MiB with
 msgspec, the fastest here), and a growing JSON output copies it again: a
 stream of 1 MiB ``str`` items moved at a third of msgpack's rate over
-tcp. So a message holding a ``str`` of ``TEXT_APART_FROM`` (64 KiB) or
-more, where the runtime puts values (what :func:`_base.has_large` looks
-through), is written as a frame of its own form::
+tcp. So a message holding a ``str`` of ``TEXT_APART_FROM`` (64 Ki)
+characters or more, where the runtime puts values (what
+:func:`_base.has_large` looks through), is written as a frame of its own
+form::
 
     NUL  [places, message]  NUL  text text ...
 
@@ -57,10 +59,11 @@ through), is written as a frame of its own form::
 * after it, the strings, as UTF-8, one after the other.
 
 Decoding reads the JSON and cuts the strings out of the buffer (a UTF-8
-decode, several times faster than reading a JSON string). A JSON text never holds a
-NUL byte (it escapes it as ``\\u0000``), so the first byte tells the two
-forms apart. The frame is still text. A long string under a dict key that
-is not a ``str`` stays in the JSON (which turns the key into one).
+decode, several times faster than reading a JSON string). A JSON text
+never holds a NUL byte (it escapes it as ``\\u0000``), so the first byte
+tells the two forms apart. The frame is still text. A long string under a
+dict key that is not a ``str`` stays in the JSON (which turns the key
+into one).
 """
 from __future__ import annotations
 
@@ -76,8 +79,8 @@ else:
     _HAVE_FAST = True
 
 from ._base import (
-    SCAN_DEPTH, DecodeError, has_large, pick_backend, unbatched,
-    undecodable, unencodable,
+    SCAN_DEPTH, has_large, pick_backend, unbatched, undecodable,
+    unencodable,
 )
 from ._extras import json_default
 
@@ -111,8 +114,8 @@ def _take_texts(obj, path: list, where: list, texts: list, at: list,
             return obj
         try:
             data = obj.encode()
-        except UnicodeEncodeError:  # a lone surrogate: escaped in the JSON
-            return obj
+        except UnicodeEncodeError:  # a lone surrogate: left to the JSON
+            return obj  # encoder, which refuses it as it always did
         texts.append(data)
         where.append([*path, at[0], at[0] + len(data)])
         at[0] += len(data)
@@ -213,7 +216,8 @@ class JSONCodec:
         if self.backend == 'orjson':
             self._fast_dumps = orjson.dumps
             self._fast_loads = msgspec.json.Decoder().decode
-            self._inline, self.decode = self._encode_orjson, self._decode_orjson
+            self._inline = self._encode_orjson
+            self.decode = self._decode_orjson
         else:
             self._inline, self.decode = self._encode_std, self._decode_std
 
